@@ -1,0 +1,348 @@
+// Package config owns hookline's settings: one Config struct that command-line
+// flags, HOOKLINE_* environment variables and a YAML file all map to, the
+// defaults, and the validation that rejects nonsense before anything starts.
+//
+// Precedence is flags > environment > file > defaults. Every setting has one
+// name used everywhere: the YAML key (max_attempts), the flag with dashes
+// (--max-attempts) and the environment variable in upper case with the
+// HOOKLINE_ prefix (HOOKLINE_MAX_ATTEMPTS).
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Config is every setting of hookline.
+type Config struct {
+	// Brokers are the seed brokers of an external Kafka cluster. Empty means
+	// start the embedded single-node development broker.
+	Brokers []string `yaml:"brokers"`
+	// KafkaListen is the embedded broker's listen address.
+	KafkaListen string `yaml:"kafka_listen"`
+	// DataDir holds the embedded broker's log and any other local state.
+	DataDir string `yaml:"data_dir"`
+
+	// TopicPrefix is prepended to every topic name.
+	TopicPrefix string `yaml:"topic_prefix"`
+	// Partitions is the partition count of events, the retry tiers, the DLQ
+	// and attempts: they must match so a record keeps its partition number.
+	Partitions int `yaml:"partitions"`
+	// ReplicationFactor of created topics; -1 is the broker's default.
+	ReplicationFactor int `yaml:"replication_factor"`
+
+	// Tiers are the retry tier delays, in order. They also name the tier
+	// topics, so changing them creates new topics.
+	Tiers []time.Duration `yaml:"tiers"`
+	// TierScale multiplies every tier delay without renaming the topics
+	// (0.01 makes a demo's retries a hundred times faster).
+	TierScale float64 `yaml:"tier_scale"`
+	// MaxAttempts is the number of delivery attempts before the DLQ; 0 means
+	// one per tier plus the first.
+	MaxAttempts int `yaml:"max_attempts"`
+	// Jitter is the fraction of a tier delay added at random (0..0.5).
+	Jitter float64 `yaml:"jitter"`
+
+	// Listen is the ingest and admin HTTP API address.
+	Listen string `yaml:"listen"`
+	// MetricsListen is the Prometheus metrics address.
+	MetricsListen string `yaml:"metrics_listen"`
+	// MaxPayloadBytes bounds an event payload accepted by ingest.
+	MaxPayloadBytes int `yaml:"max_payload_bytes"`
+	// IdempotencyWindow is how long an ingest idempotency key is remembered.
+	IdempotencyWindow time.Duration `yaml:"idempotency_window"`
+
+	// EndpointTimeout is the per-request timeout for endpoints that set none.
+	EndpointTimeout time.Duration `yaml:"endpoint_timeout"`
+	// Concurrency is the number of concurrent deliveries per partition
+	// (records of different keys).
+	Concurrency int `yaml:"concurrency"`
+	// MaxInFlight is the number of records held per partition before
+	// fetching pauses.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// BreakerThreshold is the consecutive failures that open an endpoint's
+	// circuit breaker.
+	BreakerThreshold int `yaml:"breaker_threshold"`
+	// BreakerCooldown is how long an open breaker waits before a trial.
+	BreakerCooldown time.Duration `yaml:"breaker_cooldown"`
+	// ShutdownGrace bounds a graceful shutdown.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// InstanceID identifies this process, in transactional ids among others.
+	InstanceID string `yaml:"instance_id"`
+
+	// ClickHouse is the native-protocol address of ClickHouse; empty
+	// disables the attempt sink.
+	ClickHouse string `yaml:"clickhouse"`
+	// ClickHouseDatabase is the database holding the attempts tables.
+	ClickHouseDatabase string `yaml:"clickhouse_database"`
+
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// LogFormat is text or json.
+	LogFormat string `yaml:"log_format"`
+}
+
+// Limits that Validate enforces.
+const (
+	MaxPartitions = 10000
+	// MaxPayloadLimit is Kafka's default max.message.bytes rounded down: a
+	// larger payload would not fit in a record on a default broker.
+	MaxPayloadLimit = 1 << 20
+	// maxPrefixLen leaves room under Kafka's 249 character topic name limit
+	// for the longest suffix we append (retry.<duration>).
+	maxPrefixLen = 200
+)
+
+// Default returns the defaults of every setting. It is the only place
+// defaults are set.
+func Default() Config {
+	return Config{
+		KafkaListen:        "127.0.0.1:9092",
+		DataDir:            "./hookline-data",
+		TopicPrefix:        "hookline.",
+		Partitions:         8,
+		ReplicationFactor:  -1,
+		Tiers:              []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute, time.Hour},
+		TierScale:          1,
+		Jitter:             0.2,
+		Listen:             "127.0.0.1:8080",
+		MetricsListen:      "127.0.0.1:9464",
+		MaxPayloadBytes:    256 << 10,
+		IdempotencyWindow:  24 * time.Hour,
+		EndpointTimeout:    15 * time.Second,
+		Concurrency:        32,
+		MaxInFlight:        1000,
+		BreakerThreshold:   5,
+		BreakerCooldown:    10 * time.Second,
+		ShutdownGrace:      15 * time.Second,
+		InstanceID:         defaultInstanceID(),
+		ClickHouseDatabase: "hookline",
+		LogLevel:           "info",
+		LogFormat:          "text",
+	}
+}
+
+// defaultInstanceID is hostname-pid-random: unique per process even when two
+// processes on one host share a pid namespace boundary (containers).
+func defaultInstanceID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "hookline"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// Embedded reports whether hookline runs its own development broker.
+func (c Config) Embedded() bool { return len(c.Brokers) == 0 }
+
+// TierDelays returns the tier delays multiplied by TierScale.
+func (c Config) TierDelays() []time.Duration {
+	out := make([]time.Duration, len(c.Tiers))
+	for i, d := range c.Tiers {
+		out[i] = scale(d, c.TierScale)
+	}
+	return out
+}
+
+func scale(d time.Duration, f float64) time.Duration {
+	return time.Duration(math.Round(float64(d) * f))
+}
+
+// Attempts returns the effective maximum number of delivery attempts.
+func (c Config) Attempts() int {
+	if c.MaxAttempts == 0 {
+		return len(c.Tiers) + 1
+	}
+	return c.MaxAttempts
+}
+
+// Validate reports every invalid setting, each prefixed with its YAML name.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+
+	for i, b := range c.Brokers {
+		if err := checkHostPort(b, false); err != nil {
+			bad(fmt.Sprintf("brokers[%d]", i), "%v", err)
+		}
+	}
+	if c.Embedded() {
+		if err := checkHostPort(c.KafkaListen, true); err != nil {
+			bad("kafka_listen", "%v", err)
+		}
+		if strings.TrimSpace(c.DataDir) == "" {
+			bad("data_dir", "must not be empty when the embedded broker runs (no brokers)")
+		}
+	}
+
+	if err := checkTopicPrefix(c.TopicPrefix); err != nil {
+		bad("topic_prefix", "%v", err)
+	}
+	if c.Partitions < 1 || c.Partitions > MaxPartitions {
+		bad("partitions", "must be between 1 and %d, got %d", MaxPartitions, c.Partitions)
+	}
+	if c.ReplicationFactor != -1 && (c.ReplicationFactor < 1 || c.ReplicationFactor > math.MaxInt16) {
+		bad("replication_factor", "must be -1 (broker default) or between 1 and %d, got %d", math.MaxInt16, c.ReplicationFactor)
+	}
+
+	scaleOK := c.TierScale > 0 && !math.IsInf(c.TierScale, 0) && !math.IsNaN(c.TierScale)
+	if !scaleOK {
+		bad("tier_scale", "must be a positive number, got %v", c.TierScale)
+	}
+	for i, d := range c.Tiers {
+		field := fmt.Sprintf("tiers[%d]", i)
+		switch {
+		case d <= 0:
+			bad(field, "delay must be positive, got %v", d)
+		case i > 0 && d <= c.Tiers[i-1]:
+			// Equal delays would name the same topic; shorter ones make
+			// no sense for a backoff.
+			bad(field, "delay %v must be longer than tiers[%d] (%v)", d, i-1, c.Tiers[i-1])
+		case scaleOK && scale(d, c.TierScale) <= 0:
+			bad(field, "delay %v scaled by tier_scale %v is zero", d, c.TierScale)
+		}
+	}
+	if maxA := len(c.Tiers) + 1; c.MaxAttempts != 0 && (c.MaxAttempts < 1 || c.MaxAttempts > maxA) {
+		bad("max_attempts", "must be 0 (one per tier plus the first) or between 1 and %d (len(tiers)+1), got %d", maxA, c.MaxAttempts)
+	}
+	if !(c.Jitter >= 0 && c.Jitter <= 0.5) {
+		bad("jitter", "must be between 0 and 0.5, got %v", c.Jitter)
+	}
+
+	if err := checkHostPort(c.Listen, true); err != nil {
+		bad("listen", "%v", err)
+	}
+	if err := checkHostPort(c.MetricsListen, true); err != nil {
+		bad("metrics_listen", "%v", err)
+	}
+	if sameFixedAddr(c.Listen, c.MetricsListen) {
+		bad("metrics_listen", "must differ from listen (%s)", c.Listen)
+	}
+	if c.Embedded() && sameFixedAddr(c.KafkaListen, c.Listen) {
+		bad("kafka_listen", "must differ from listen (%s)", c.Listen)
+	}
+	if c.Embedded() && sameFixedAddr(c.KafkaListen, c.MetricsListen) {
+		bad("kafka_listen", "must differ from metrics_listen (%s)", c.MetricsListen)
+	}
+	if c.MaxPayloadBytes < 1 || c.MaxPayloadBytes > MaxPayloadLimit {
+		bad("max_payload_bytes", "must be between 1 and %d, got %d", MaxPayloadLimit, c.MaxPayloadBytes)
+	}
+	if c.IdempotencyWindow <= 0 {
+		bad("idempotency_window", "must be positive, got %v", c.IdempotencyWindow)
+	}
+
+	if c.EndpointTimeout <= 0 {
+		bad("endpoint_timeout", "must be positive, got %v", c.EndpointTimeout)
+	}
+	if c.Concurrency < 1 {
+		bad("concurrency", "must be at least 1, got %d", c.Concurrency)
+	}
+	if c.MaxInFlight < 1 {
+		bad("max_in_flight", "must be at least 1, got %d", c.MaxInFlight)
+	} else if c.Concurrency >= 1 && c.MaxInFlight < c.Concurrency {
+		bad("max_in_flight", "must be at least concurrency (%d), got %d", c.Concurrency, c.MaxInFlight)
+	}
+	if c.BreakerThreshold < 1 {
+		bad("breaker_threshold", "must be at least 1, got %d", c.BreakerThreshold)
+	}
+	if c.BreakerCooldown <= 0 {
+		bad("breaker_cooldown", "must be positive, got %v", c.BreakerCooldown)
+	}
+	if c.ShutdownGrace <= 0 {
+		bad("shutdown_grace", "must be positive, got %v", c.ShutdownGrace)
+	}
+	if c.InstanceID == "" {
+		bad("instance_id", "must not be empty")
+	} else if strings.ContainsFunc(c.InstanceID, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) }) {
+		bad("instance_id", "must not contain spaces or control characters, got %q", c.InstanceID)
+	}
+
+	if c.ClickHouse != "" {
+		if err := checkHostPort(c.ClickHouse, false); err != nil {
+			bad("clickhouse", "%v", err)
+		}
+	}
+	if !isIdentifier(c.ClickHouseDatabase) {
+		bad("clickhouse_database", "must be a plain identifier (letters, digits, _; not starting with a digit), got %q", c.ClickHouseDatabase)
+	}
+
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level", "must be one of debug, info, warn, error; got %q", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("log_format", "must be text or json, got %q", c.LogFormat)
+	}
+	return errors.Join(errs...)
+}
+
+// checkHostPort accepts host:port with a numeric port. A listen address may
+// leave the host empty (all interfaces) and use port 0 (any free port); a
+// dial address needs both.
+func checkHostPort(addr string, listen bool) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port, got %q", addr)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 || (!listen && p == 0) {
+		return fmt.Errorf("invalid port in %q", addr)
+	}
+	if !listen && host == "" {
+		return fmt.Errorf("missing host in %q", addr)
+	}
+	return nil
+}
+
+// sameFixedAddr reports whether two listen addresses would collide: the same
+// fixed port on the same (or an overlapping wildcard) host.
+func sameFixedAddr(a, b string) bool {
+	ah, ap, err1 := net.SplitHostPort(a)
+	bh, bp, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil || ap != bp || ap == "0" {
+		return false
+	}
+	wild := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return ah == bh || wild(ah) || wild(bh)
+}
+
+func checkTopicPrefix(p string) error {
+	if len(p) > maxPrefixLen {
+		return fmt.Errorf("must be at most %d characters, got %d", maxPrefixLen, len(p))
+	}
+	for _, r := range p {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("may only contain letters, digits, '.', '_' and '-' (Kafka topic characters), got %q", p)
+		}
+	}
+	return nil
+}
+
+func isIdentifier(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_'
+		if !letter && (i == 0 || r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,329 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// EnvPrefix starts every environment variable hookline reads.
+const EnvPrefix = "HOOKLINE_"
+
+// EnvConfig names the YAML file to read when --config is not given.
+const EnvConfig = EnvPrefix + "CONFIG"
+
+// field is one setting: its YAML key (the flag and environment names derive
+// from it) and how to parse and print it. Flags and environment variables go
+// through the same parser, so they accept the same syntax.
+type field struct {
+	name  string
+	usage string
+	set   func(c *Config, s string) error
+	get   func(c *Config) string
+}
+
+func (f field) flagName() string { return strings.ReplaceAll(f.name, "_", "-") }
+func (f field) envName() string  { return EnvPrefix + strings.ToUpper(f.name) }
+
+func bind[T any](name, usage string, ptr func(*Config) *T, parse func(string) (T, error), format func(T) string) field {
+	return field{
+		name:  name,
+		usage: usage,
+		set: func(c *Config, s string) error {
+			v, err := parse(strings.TrimSpace(s))
+			if err != nil {
+				return err
+			}
+			*ptr(c) = v
+			return nil
+		},
+		get: func(c *Config) string { return format(*ptr(c)) },
+	}
+}
+
+func str(name, usage string, ptr func(*Config) *string) field {
+	return bind(name, usage, ptr, func(s string) (string, error) { return s, nil }, func(s string) string { return s })
+}
+
+func integer(name, usage string, ptr func(*Config) *int) field {
+	return bind(name, usage, ptr, func(s string) (int, error) {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return 0, fmt.Errorf("invalid integer %q", s)
+		}
+		return n, nil
+	}, strconv.Itoa)
+}
+
+func float(name, usage string, ptr func(*Config) *float64) field {
+	return bind(name, usage, ptr, func(s string) (float64, error) {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return 0, fmt.Errorf("invalid number %q", s)
+		}
+		return f, nil
+	}, func(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) })
+}
+
+func duration(name, usage string, ptr func(*Config) *time.Duration) field {
+	return bind(name, usage, ptr, parseDuration, formatDuration)
+}
+
+func list(name, usage string, ptr func(*Config) *[]string) field {
+	return bind(name, usage, ptr, func(s string) ([]string, error) { return splitList(s), nil },
+		func(l []string) string { return strings.Join(l, ",") })
+}
+
+func durations(name, usage string, ptr func(*Config) *[]time.Duration) field {
+	return bind(name, usage, ptr, func(s string) ([]time.Duration, error) {
+		parts := splitList(s)
+		out := make([]time.Duration, len(parts))
+		for i, p := range parts {
+			d, err := parseDuration(p)
+			if err != nil {
+				return nil, fmt.Errorf("item %d: %w", i, err)
+			}
+			out[i] = d
+		}
+		return out, nil
+	}, func(ds []time.Duration) string {
+		s := make([]string, len(ds))
+		for i, d := range ds {
+			s[i] = formatDuration(d)
+		}
+		return strings.Join(s, ",")
+	})
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q (want a Go duration such as 30s, 2m, 1h30m)", s)
+	}
+	return d, nil
+}
+
+// formatDuration prints d without zero trailing units: 2m rather than 2m0s,
+// 1h rather than 1h0m0s.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
+	}
+	return s
+}
+
+func splitList(s string) []string {
+	var out []string
+	for p := range strings.SplitSeq(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// fields lists every setting once. A test checks it against the yaml tags
+// of Config and against example.yaml.
+var fields = []field{
+	list("brokers", "comma-separated `host:port` seed brokers of a Kafka cluster; empty starts the embedded development broker", func(c *Config) *[]string { return &c.Brokers }),
+	str("kafka_listen", "listen `address` of the embedded broker", func(c *Config) *string { return &c.KafkaListen }),
+	str("data_dir", "`directory` for the embedded broker's data", func(c *Config) *string { return &c.DataDir }),
+	str("topic_prefix", "`prefix` of every topic name", func(c *Config) *string { return &c.TopicPrefix }),
+	integer("partitions", "partitions of the events, retry tier, DLQ and attempts topics", func(c *Config) *int { return &c.Partitions }),
+	integer("replication_factor", "replication factor of created topics; -1 is the broker default", func(c *Config) *int { return &c.ReplicationFactor }),
+	durations("tiers", "comma-separated retry tier `delays`; they name the tier topics", func(c *Config) *[]time.Duration { return &c.Tiers }),
+	float("tier_scale", "multiplies every tier delay (topic names stay the same)", func(c *Config) *float64 { return &c.TierScale }),
+	integer("max_attempts", "delivery attempts before the DLQ; 0 is one per tier plus the first", func(c *Config) *int { return &c.MaxAttempts }),
+	float("jitter", "random fraction (0 to 0.5) added to each tier delay", func(c *Config) *float64 { return &c.Jitter }),
+	str("listen", "ingest and admin HTTP API listen `address`", func(c *Config) *string { return &c.Listen }),
+	str("metrics_listen", "Prometheus metrics listen `address`", func(c *Config) *string { return &c.MetricsListen }),
+	integer("max_payload_bytes", "largest event payload ingest accepts, in bytes", func(c *Config) *int { return &c.MaxPayloadBytes }),
+	duration("idempotency_window", "how long ingest remembers an idempotency key", func(c *Config) *time.Duration { return &c.IdempotencyWindow }),
+	duration("endpoint_timeout", "per-request timeout for endpoints that set none", func(c *Config) *time.Duration { return &c.EndpointTimeout }),
+	integer("concurrency", "concurrent deliveries per partition (records of different keys)", func(c *Config) *int { return &c.Concurrency }),
+	integer("max_in_flight", "records held per partition before fetching pauses", func(c *Config) *int { return &c.MaxInFlight }),
+	integer("breaker_threshold", "consecutive failures that open an endpoint's circuit breaker", func(c *Config) *int { return &c.BreakerThreshold }),
+	duration("breaker_cooldown", "how long an open circuit breaker waits before a trial request", func(c *Config) *time.Duration { return &c.BreakerCooldown }),
+	duration("shutdown_grace", "how long a graceful shutdown may take", func(c *Config) *time.Duration { return &c.ShutdownGrace }),
+	str("instance_id", "`id` of this process, used in transactional ids", func(c *Config) *string { return &c.InstanceID }),
+	str("clickhouse", "ClickHouse native protocol `address`; empty disables the attempt sink", func(c *Config) *string { return &c.ClickHouse }),
+	str("clickhouse_database", "ClickHouse `database` of the attempts tables", func(c *Config) *string { return &c.ClickHouseDatabase }),
+	str("log_level", "log `level`: debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
+	str("log_format", "log `format`: text or json", func(c *Config) *string { return &c.LogFormat }),
+}
+
+// registration ties the flags registered on one FlagSet together, so that
+// Load finds the defaults they were registered with.
+type registration struct {
+	base Config
+	path string // --config, when given
+}
+
+// flagValue is a setting's flag. It keeps the raw text; Load applies it
+// after the file and environment so that precedence holds.
+type flagValue struct {
+	f   field
+	reg *registration
+	raw string
+}
+
+func (v *flagValue) String() string {
+	if v == nil || v.reg == nil {
+		return ""
+	}
+	return v.f.get(&v.reg.base)
+}
+
+func (v *flagValue) Set(s string) error {
+	var scratch Config
+	if err := v.f.set(&scratch, s); err != nil {
+		return err
+	}
+	v.raw = s
+	return nil
+}
+
+type configFlag struct{ reg *registration }
+
+func (v *configFlag) String() string {
+	if v == nil || v.reg == nil {
+		return ""
+	}
+	return v.reg.path
+}
+
+func (v *configFlag) Set(s string) error {
+	v.reg.path = s
+	return nil
+}
+
+// RegisterFlags registers --config and a flag for every setting on fs. The
+// values of c are the defaults the flags show and the values Load starts
+// from, beneath the file, the environment and the flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	reg := &registration{base: c.clone()}
+	fs.Var(&configFlag{reg}, "config", "YAML config `file` (env "+EnvConfig+")")
+	for _, f := range fields {
+		fs.Var(&flagValue{f: f, reg: reg}, f.flagName(), f.usage+" (env "+f.envName()+")")
+	}
+}
+
+// Load parses args with fs and returns the validated configuration: the
+// defaults, overridden by the YAML file named by --config (or HOOKLINE_CONFIG),
+// then by HOOKLINE_* environment variables, then by the flags given in args.
+//
+// If fs has no hookline flags yet, Load registers them with Default(). A
+// subcommand registers its own flags on fs before calling Load; they are
+// parsed along with ours. getenv is os.Getenv in production; nil means
+// os.Getenv.
+func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	reg, err := registered(fs)
+	if err != nil {
+		return Config{}, err
+	}
+	if reg == nil {
+		d := Default()
+		d.RegisterFlags(fs)
+		if reg, err = registered(fs); err != nil {
+			return Config{}, err
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+
+	cfg := reg.base.clone()
+	path := reg.path
+	if path == "" {
+		path = strings.TrimSpace(getenv(EnvConfig))
+	}
+	if path != "" {
+		if err := readFile(path, &cfg); err != nil {
+			return Config{}, err
+		}
+	}
+	for _, f := range fields {
+		v := getenv(f.envName())
+		if v == "" {
+			continue
+		}
+		if err := f.set(&cfg, v); err != nil {
+			return Config{}, fmt.Errorf("%s: %w", f.envName(), err)
+		}
+	}
+	fs.Visit(func(fl *flag.Flag) {
+		v, ok := fl.Value.(*flagValue)
+		if !ok || v.reg != reg || err != nil {
+			return
+		}
+		if serr := v.f.set(&cfg, v.raw); serr != nil {
+			err = fmt.Errorf("--%s: %w", fl.Name, serr)
+		}
+	})
+	if err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("invalid config: %w", err)
+	}
+	return cfg, nil
+}
+
+func registered(fs *flag.FlagSet) (*registration, error) {
+	fl := fs.Lookup("config")
+	if fl == nil {
+		return nil, nil
+	}
+	v, ok := fl.Value.(*configFlag)
+	if !ok {
+		return nil, errors.New("flag --config is registered, but not by config.RegisterFlags")
+	}
+	return v.reg, nil
+}
+
+var unknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
+// readFile decodes the YAML file at path over cfg. Keys it does not know
+// are an error, since a typo would otherwise silently keep a default.
+func readFile(path string, cfg *Config) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config file: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			msgs := make([]string, len(te.Errors))
+			for i, m := range te.Errors {
+				msgs[i] = unknownField.ReplaceAllString(m, `unknown key "$1"`)
+			}
+			return fmt.Errorf("config file %s: %s", path, strings.Join(msgs, "; "))
+		}
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+func (c Config) clone() Config {
+	c.Brokers = append([]string(nil), c.Brokers...)
+	c.Tiers = append([]time.Duration(nil), c.Tiers...)
+	return c
+}
