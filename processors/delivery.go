@@ -1,0 +1,412 @@
+package processors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/hookline/hookline/endpoints"
+	"github.com/hookline/hookline/envelope"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// StageEvents is the Stage name of the stage that consumes the events topic.
+const StageEvents = "events"
+
+// DefaultJitter is the customary jitter of tier delays: ±20%.
+const DefaultJitter = 0.2
+
+// DefaultFanOutConcurrency bounds the concurrent requests of one fan-out event.
+const DefaultFanOutConcurrency = 16
+
+// TierTarget is one retry tier as the delivery stage routes to it.
+type TierTarget struct {
+	Name  string
+	Topic string
+	// Delay is how long a record waits in the tier before it is attempted.
+	Delay time.Duration
+}
+
+// DeliveryConfig configures a Delivery stage.
+type DeliveryConfig struct {
+	// Stage is StageEvents or the name of the tier this stage consumes.
+	Stage string
+	// TierIndex is -1 for the events stage, else the index of Stage in Tiers.
+	TierIndex int
+	// Tiers are all retry tiers in order.
+	Tiers         []TierTarget
+	DLQTopic      string
+	AttemptsTopic string
+	// MaxAttempts caps the attempts per pair; default len(Tiers)+1.
+	MaxAttempts int
+	// Jitter spreads tier due times by ±Jitter of the delay, in [0,1); the
+	// config package sets DefaultJitter.
+	Jitter    float64
+	Endpoints endpoints.Lookup
+	// Disable is called when an endpoint answers 410 Gone; may be nil.
+	Disable func(ctx context.Context, endpointID, reason string) error
+	Sender  *Sender
+	// Breaker may be nil: no circuit breaking.
+	Breaker *Breaker
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// Rand returns a number in [0,1) for jitter; defaults to math/rand/v2.
+	Rand func() float64
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+	// FanOutConcurrency bounds the concurrent requests of one tenant event;
+	// default DefaultFanOutConcurrency.
+	FanOutConcurrency int
+}
+
+// Delivery is the stage that attempts pairs (event, endpoint) and routes each
+// on: done, next retry tier, or DLQ, with one attempt record per pair.
+type Delivery struct {
+	cfg DeliveryConfig
+}
+
+// errCircuitOpen is the error of an attempt the breaker skipped.
+var errCircuitOpen = errors.New("circuit open: endpoint unresponsive, attempt skipped")
+
+// NewDelivery checks cfg and fills in defaults. Errors name the field.
+func NewDelivery(cfg DeliveryConfig) (*Delivery, error) {
+	bad := func(field, reason string) (*Delivery, error) {
+		return nil, fmt.Errorf("delivery config: %s: %s", field, reason)
+	}
+	switch {
+	case cfg.Stage == "":
+		return bad("Stage", "is required")
+	case cfg.TierIndex < -1 || cfg.TierIndex >= len(cfg.Tiers):
+		return bad("TierIndex", fmt.Sprintf("%d is out of range for %d tiers", cfg.TierIndex, len(cfg.Tiers)))
+	case cfg.TierIndex == -1 && cfg.Stage != StageEvents:
+		return bad("Stage", fmt.Sprintf("must be %q when TierIndex is -1", StageEvents))
+	case cfg.TierIndex >= 0 && cfg.Stage != cfg.Tiers[cfg.TierIndex].Name:
+		return bad("Stage", fmt.Sprintf("%q is not the name of tier %d (%q)", cfg.Stage, cfg.TierIndex, cfg.Tiers[cfg.TierIndex].Name))
+	case cfg.DLQTopic == "":
+		return bad("DLQTopic", "is required")
+	case cfg.AttemptsTopic == "":
+		return bad("AttemptsTopic", "is required")
+	case cfg.MaxAttempts < 0:
+		return bad("MaxAttempts", "must not be negative")
+	case !(cfg.Jitter >= 0 && cfg.Jitter < 1):
+		return bad("Jitter", fmt.Sprintf("%v is outside [0,1)", cfg.Jitter))
+	case cfg.Endpoints == nil:
+		return bad("Endpoints", "is required")
+	case cfg.Sender == nil:
+		return bad("Sender", "is required")
+	case cfg.FanOutConcurrency < 0:
+		return bad("FanOutConcurrency", "must not be negative")
+	}
+	for i, t := range cfg.Tiers {
+		switch {
+		case t.Name == "" || t.Name == TierDLQ:
+			return bad(fmt.Sprintf("Tiers[%d].Name", i), fmt.Sprintf("must be set and not %q", TierDLQ))
+		case t.Topic == "":
+			return bad(fmt.Sprintf("Tiers[%d].Topic", i), "is required")
+		case t.Delay < 0:
+			return bad(fmt.Sprintf("Tiers[%d].Delay", i), "must not be negative")
+		}
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = len(cfg.Tiers) + 1
+	}
+	if cfg.FanOutConcurrency == 0 {
+		cfg.FanOutConcurrency = DefaultFanOutConcurrency
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Delivery{cfg: cfg}, nil
+}
+
+// Process attempts the pairs of one consumed record and returns the records
+// that route them on. Bad data never fails it: it goes to the DLQ. An error
+// means ctx ended before the record was done; the pipeline must then not
+// commit it, and will attempt it again (delivery is at-least-once).
+func (d *Delivery) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if d.cfg.TierIndex < 0 {
+		return d.processEvent(ctx, r)
+	}
+	return d.processTier(ctx, r)
+}
+
+func (d *Delivery) processEvent(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+	origin := RetryState{OriginTopic: r.Topic, OriginPartition: r.Partition, OriginOffset: r.Offset}
+	ev, err := envelope.Decode(r.Value)
+	if err != nil {
+		return []*kgo.Record{d.malformed(r, origin, err.Error())}, nil
+	}
+	if ev.EndpointID != "" {
+		return d.deliverTo(ctx, r, ev, ev.EndpointID, origin)
+	}
+	eps := d.cfg.Endpoints.ByTenant(ev.Tenant, ev.Type)
+	if len(eps) == 0 {
+		d.cfg.Logger.Debug("no endpoint subscribes to event", "event_id", ev.ID, "tenant", ev.Tenant, "event_type", ev.Type, "partition", r.Partition)
+		return nil, nil
+	}
+	return d.fanOut(ctx, r, ev, eps, origin)
+}
+
+// fanOut delivers to a tenant's endpoints concurrently, so one slow endpoint
+// delays the others by at most its own request, and returns their records in
+// endpoint order.
+func (d *Delivery) fanOut(ctx context.Context, r *kgo.Record, ev envelope.Event, eps []endpoints.Endpoint, origin RetryState) ([]*kgo.Record, error) {
+	type result struct {
+		recs []*kgo.Record
+		err  error
+	}
+	results := make([]result, len(eps))
+	sem := make(chan struct{}, d.cfg.FanOutConcurrency)
+	var wg sync.WaitGroup
+	for i, ep := range eps {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			recs, err := d.deliver(ctx, r, ev, ep, origin)
+			results[i] = result{recs, err}
+		}()
+	}
+	wg.Wait()
+	var out []*kgo.Record
+	for _, res := range results {
+		if res.err != nil {
+			return nil, res.err
+		}
+		out = append(out, res.recs...)
+	}
+	return out, nil
+}
+
+func (d *Delivery) processTier(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+	origin := RetryState{OriginTopic: r.Topic, OriginPartition: r.Partition, OriginOffset: r.Offset}
+	state, err := ParseRetryState(r.Headers)
+	if err != nil {
+		return []*kgo.Record{d.malformed(r, origin, err.Error())}, nil
+	}
+	if state.OriginTopic == "" {
+		state.OriginTopic, state.OriginPartition, state.OriginOffset = r.Topic, r.Partition, r.Offset
+	}
+	if state.EndpointID == "" {
+		return []*kgo.Record{d.malformed(r, state, "tier record has no "+HeaderEndpoint+" header")}, nil
+	}
+	ev, err := envelope.Decode(r.Value)
+	if err != nil {
+		return []*kgo.Record{d.malformed(r, state, err.Error())}, nil
+	}
+	return d.deliverTo(ctx, r, ev, state.EndpointID, state)
+}
+
+// deliverTo delivers to an endpoint named by id, which may since have been
+// deleted or disabled.
+func (d *Delivery) deliverTo(ctx context.Context, r *kgo.Record, ev envelope.Event, id string, prior RetryState) ([]*kgo.Record, error) {
+	ep, ok := d.cfg.Endpoints.Get(id)
+	switch {
+	case !ok:
+		return d.skipToDLQ(r, ev, id, prior, ClassEndpointMissing, fmt.Sprintf("endpoint %s does not exist", id))
+	case !ep.Enabled:
+		reason := fmt.Sprintf("endpoint %s is disabled", id)
+		if ep.DisabledReason != "" {
+			reason += ": " + ep.DisabledReason
+		}
+		return d.skipToDLQ(r, ev, id, prior, ClassEndpointDisabled, reason)
+	}
+	return d.deliver(ctx, r, ev, ep, prior)
+}
+
+// malformed dead-letters a record that cannot be read, keeping its bytes as
+// they were so an operator can fix and re-drive it. It makes no attempt
+// record: there is no pair to attribute one to.
+func (d *Delivery) malformed(r *kgo.Record, state RetryState, reason string) *kgo.Record {
+	now := d.cfg.Now()
+	state.Tier, state.Entered, state.Due = TierDLQ, now, time.Time{}
+	state.LastClass, state.LastStatus, state.LastError = ClassMalformed, 0, reason
+	state.DLQReason = TruncateError("malformed record: " + reason)
+	d.cfg.Logger.Warn("malformed record dead-lettered", "tier", d.cfg.Stage, "partition", r.Partition, "offset", r.Offset, "reason", reason)
+	return d.successor(r, d.cfg.DLQTopic, state)
+}
+
+// skipToDLQ dead-letters a pair whose endpoint cannot be sent to, with a
+// skipped attempt record.
+func (d *Delivery) skipToDLQ(r *kgo.Record, ev envelope.Event, endpointID string, prior RetryState, class ErrorClass, reason string) ([]*kgo.Record, error) {
+	now := d.cfg.Now()
+	a := d.newAttempt(r, ev, endpointID, "", prior, now)
+	a.Skipped, a.FinishedAt = true, now
+	a.ErrorClass, a.Error = class, reason
+	a.Outcome, a.NextTier = OutcomeDeadLettered, TierDLQ
+	state := d.nextState(prior, a, Result{Class: class}, reason)
+	state.Tier, state.DLQReason = TierDLQ, TruncateError(reason)
+	return d.emit(r, a, d.cfg.DLQTopic, &state)
+}
+
+func (d *Delivery) deliver(ctx context.Context, r *kgo.Record, ev envelope.Event, ep endpoints.Endpoint, prior RetryState) ([]*kgo.Record, error) {
+	start := d.cfg.Now()
+	a := d.newAttempt(r, ev, ep.ID, ep.Tenant, prior, start)
+
+	var res Result
+	if d.cfg.Breaker != nil && !d.cfg.Breaker.Allow(ep.ID, start) {
+		res = Result{Err: errCircuitOpen, Verdict: Retryable, Class: ClassCircuitOpen, Skipped: true}
+	} else {
+		body, err := WebhookBody(ev)
+		if err != nil {
+			return d.skipToDLQ(r, ev, ep.ID, prior, ClassMalformed, err.Error())
+		}
+		res = d.cfg.Sender.Send(ctx, ep, ev.ID, start, body)
+		if res.Err != nil && ctx.Err() != nil {
+			return nil, fmt.Errorf("deliver event %s to %s: %w", ev.ID, ep.ID, ctx.Err())
+		}
+		if d.cfg.Breaker != nil && !res.Skipped {
+			d.cfg.Breaker.Report(ep.ID, res.Class, res.Verdict, d.cfg.Now())
+		}
+	}
+	end := d.cfg.Now()
+	a.FinishedAt = end
+	a.Skipped = res.Skipped
+	a.StatusCode, a.ErrorClass, a.Error = res.StatusCode, res.Class, TruncateError(res.Failure())
+	a.LatencyMS = float64(res.Latency) / float64(time.Millisecond)
+	a.RequestBytes, a.ResponseBytes = res.RequestBytes, res.ResponseBytes
+
+	log := d.cfg.Logger.With("event_id", ev.ID, "endpoint", ep.ID, "tier", d.cfg.Stage, "partition", r.Partition)
+	state := d.nextState(prior, a, res, res.Failure())
+	var reason string
+	switch res.Verdict {
+	case Delivered:
+		a.Outcome = OutcomeDelivered
+		return d.emit(r, a, "", nil)
+	case Retryable:
+		next, dlq := NextStep(d.cfg.TierIndex, a.Attempt, len(d.cfg.Tiers), d.cfg.MaxAttempts)
+		if !dlq {
+			tier := d.cfg.Tiers[next]
+			due := DueAt(end, tier.Delay, d.cfg.Jitter, d.cfg.Rand())
+			if ra := end.Add(res.RetryAfter); ra.After(due) {
+				due = ra
+			}
+			state.Tier, state.Due = tier.Name, due
+			a.Outcome, a.NextTier = OutcomeRetry, tier.Name
+			log.Debug("attempt failed, retrying", "attempt", a.Attempt, "next_tier", tier.Name, "due", due, "error_class", res.Class)
+			return d.emit(r, a, tier.Topic, &state)
+		}
+		reason = fmt.Sprintf("attempts exhausted after %d attempts: %s", a.Attempt, res.Failure())
+	case Permanent:
+		reason = "permanent failure: " + res.Failure()
+	case Gone:
+		reason = "endpoint gone: " + res.Failure()
+		if d.cfg.Disable != nil {
+			why := fmt.Sprintf("endpoint answered %s to event %s", res.Failure(), ev.ID)
+			if err := d.cfg.Disable(ctx, ep.ID, why); err != nil {
+				log.Error("disable gone endpoint", "error", err)
+				reason += " (disabling the endpoint failed)"
+			} else {
+				reason += ", endpoint disabled"
+			}
+		}
+	}
+	state.Tier, state.DLQReason = TierDLQ, TruncateError(reason)
+	a.Outcome, a.NextTier = OutcomeDeadLettered, TierDLQ
+	log.Info("pair dead-lettered", "attempt", a.Attempt, "error_class", res.Class, "reason", reason)
+	return d.emit(r, a, d.cfg.DLQTopic, &state)
+}
+
+func (d *Delivery) newAttempt(r *kgo.Record, ev envelope.Event, endpointID, endpointTenant string, prior RetryState, start time.Time) Attempt {
+	first := prior.FirstAttempt
+	if first.IsZero() {
+		first = start
+	}
+	tenant := ev.Tenant
+	if tenant == "" {
+		tenant = endpointTenant
+	}
+	return Attempt{
+		AttemptID:    AttemptID(r.Topic, r.Partition, r.Offset, endpointID),
+		EventID:      ev.ID,
+		EndpointID:   endpointID,
+		Tenant:       tenant,
+		EventType:    ev.Type,
+		Attempt:      prior.Attempts + 1,
+		Tier:         d.cfg.Stage,
+		StartedAt:    start,
+		FirstAttempt: first,
+	}
+}
+
+// nextState is the RetryState of the pair after attempt a.
+func (d *Delivery) nextState(prior RetryState, a Attempt, res Result, lastErr string) RetryState {
+	return RetryState{
+		Attempts:        a.Attempt,
+		FirstAttempt:    a.FirstAttempt,
+		Entered:         a.FinishedAt,
+		LastStatus:      res.StatusCode,
+		LastError:       lastErr,
+		LastClass:       res.Class,
+		OriginTopic:     prior.OriginTopic,
+		OriginPartition: prior.OriginPartition,
+		OriginOffset:    prior.OriginOffset,
+		EndpointID:      a.EndpointID,
+	}
+}
+
+// emit returns the attempt record and, unless state is nil, the pair's
+// successor in topic.
+func (d *Delivery) emit(r *kgo.Record, a Attempt, topic string, state *RetryState) ([]*kgo.Record, error) {
+	ar, err := a.Record(d.cfg.AttemptsTopic)
+	if err != nil {
+		return nil, err
+	}
+	ar.Partition = r.Partition
+	if state == nil {
+		return []*kgo.Record{ar}, nil
+	}
+	return []*kgo.Record{d.successor(r, topic, *state), ar}, nil
+}
+
+// successor copies r into topic with a new retry state. The value is the
+// envelope exactly as the producer wrote it; the partition number is kept so
+// the key keeps its owner across topics.
+func (d *Delivery) successor(r *kgo.Record, topic string, state RetryState) *kgo.Record {
+	return &kgo.Record{
+		Topic:     topic,
+		Partition: r.Partition,
+		Key:       r.Key,
+		Value:     r.Value,
+		Headers:   append(CarryHeaders(r.Headers), state.Headers()...),
+	}
+}
+
+// webhook is the JSON body POSTed to endpoints.
+type webhook struct {
+	ID        string          `json:"id"`
+	Type      string          `json:"type"`
+	Tenant    string          `json:"tenant,omitempty"`
+	Timestamp string          `json:"timestamp"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// WebhookBody is the request body for an event; see the package doc. It
+// depends only on the event, so every retry sends the same bytes.
+func WebhookBody(ev envelope.Event) ([]byte, error) {
+	b, err := json.Marshal(webhook{
+		ID:        ev.ID,
+		Type:      ev.Type,
+		Tenant:    ev.Tenant,
+		Timestamp: ev.CreatedAt.UTC().Format(time.RFC3339Nano),
+		Data:      ev.Payload,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode webhook body of event %s: %w", ev.ID, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,169 @@
+package processors
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/hookline/hookline/endpoints"
+	"github.com/hookline/hookline/signature"
+)
+
+// UserAgent is sent with every webhook request.
+const UserAgent = "hookline/1"
+
+// MaxResponseBytes is how much of a response body the sender reads. Receivers
+// owe us only a status; a huge or endless body must not hold a partition.
+const MaxResponseBytes = 64 << 10
+
+// SenderOptions tune the HTTP client of a Sender. Zero values take defaults.
+type SenderOptions struct {
+	// DialTimeout bounds connecting to an endpoint; default 5s.
+	DialTimeout time.Duration
+	// TLSHandshakeTimeout; default 10s.
+	TLSHandshakeTimeout time.Duration
+	// IdleConnTimeout is how long a kept-alive connection may idle; default 90s.
+	IdleConnTimeout time.Duration
+	// MaxIdleConnsPerHost; default 64, so a busy endpoint reuses connections
+	// instead of paying a handshake per event.
+	MaxIdleConnsPerHost int
+	// Now reads the clock for latency and Retry-After dates; default time.Now.
+	Now func() time.Time
+}
+
+// Sender POSTs signed webhooks. It is safe for concurrent use.
+type Sender struct {
+	client *http.Client
+	now    func() time.Time
+}
+
+// Result is the outcome of one request, already classified.
+type Result struct {
+	// StatusCode is 0 when no response arrived (Err is set then).
+	StatusCode int
+	// Err is the transport error or why the request could not be made.
+	Err     error
+	Verdict Verdict
+	Class   ErrorClass
+	Latency time.Duration
+	// RetryAfter is the wait a 429 or 503 asked for, 0 if none.
+	RetryAfter    time.Duration
+	RequestBytes  int
+	ResponseBytes int
+	// Skipped is set when no request went out because the endpoint cannot be
+	// sent to as configured (no valid secret, unusable URL).
+	Skipped bool
+}
+
+// Failure describes a failed result in one line for attempt records, DLQ
+// reasons and logs; "" when delivered.
+func (r Result) Failure() string {
+	switch {
+	case r.Err != nil:
+		return r.Err.Error()
+	case r.Verdict == Delivered:
+		return ""
+	}
+	return fmt.Sprintf("HTTP %d %s", r.StatusCode, http.StatusText(r.StatusCode))
+}
+
+// NewSender builds a Sender with its own transport. Proxies from the
+// environment are ignored: webhook traffic goes straight to the endpoints
+// operators registered, and a stray HTTP_PROXY must not reroute it.
+func NewSender(opts SenderOptions) *Sender {
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 5 * time.Second
+	}
+	if opts.TLSHandshakeTimeout <= 0 {
+		opts.TLSHandshakeTimeout = 10 * time.Second
+	}
+	if opts.IdleConnTimeout <= 0 {
+		opts.IdleConnTimeout = 90 * time.Second
+	}
+	if opts.MaxIdleConnsPerHost <= 0 {
+		opts.MaxIdleConnsPerHost = 64
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	dialer := &net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConnsPerHost:   opts.MaxIdleConnsPerHost,
+		IdleConnTimeout:       opts.IdleConnTimeout,
+		TLSHandshakeTimeout:   opts.TLSHandshakeTimeout,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &Sender{
+		client: &http.Client{
+			Transport: tr,
+			// A redirect is an answer, not a detour: following it would send a
+			// signed payload to a URL nobody registered.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		now: opts.Now,
+	}
+}
+
+// Close releases idle connections.
+func (s *Sender) Close() { s.client.CloseIdleConnections() }
+
+// Send POSTs body to the endpoint, signed with all its secrets under msgID and
+// ts, within the endpoint's timeout. It never returns an error: every outcome
+// is a classified Result. An endpoint without a valid secret is a permanent
+// failure (ClassNoSecret): sending unsigned would teach receivers to accept
+// forgeries.
+func (s *Sender) Send(ctx context.Context, ep endpoints.Endpoint, msgID string, ts time.Time, body []byte) Result {
+	res := Result{RequestBytes: len(body)}
+	ctx, cancel := context.WithTimeout(ctx, ep.Timeout())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	if err != nil {
+		res.Err = fmt.Errorf("build request to endpoint %s: %w", ep.ID, err)
+		res.Verdict, res.Class, res.Skipped = Permanent, ClassConnection, true
+		return res
+	}
+	if err := signature.Headers(req.Header, ep.Secrets, msgID, ts, body); err != nil {
+		res.Err = fmt.Errorf("sign for endpoint %s: %w", ep.ID, err)
+		res.Verdict, res.Class, res.Skipped = Permanent, ClassNoSecret, true
+		return res
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", UserAgent)
+
+	start := s.now()
+	resp, err := s.client.Do(req)
+	if err != nil {
+		res.Latency = s.now().Sub(start)
+		res.Verdict, res.Class = Classify(0, err)
+		// The URL may carry a token in its path or query; the error goes to
+		// logs, the DLQ and ClickHouse, so name the endpoint instead.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		res.Err = fmt.Errorf("post to endpoint %s: %w", ep.ID, err)
+		return res
+	}
+	n, _ := io.Copy(io.Discard, io.LimitReader(resp.Body, MaxResponseBytes))
+	// The status decides the outcome; an error while reading the rest of the
+	// body (a receiver that hangs after answering) changes nothing.
+	_ = resp.Body.Close()
+	end := s.now()
+	res.Latency = end.Sub(start)
+	res.StatusCode = resp.StatusCode
+	res.ResponseBytes = int(n)
+	res.Verdict, res.Class = Classify(resp.StatusCode, nil)
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		res.RetryAfter, _ = ParseRetryAfter(resp.Header.Get("Retry-After"), end)
+	}
+	return res
+}
