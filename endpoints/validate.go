@@ -1,0 +1,123 @@
+package endpoints
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Limits on the fields of an endpoint.
+const (
+	MaxIDLen        = 128
+	MaxTenantLen    = 256
+	MaxEventTypeLen = 256
+	MaxTimeoutMS    = 300_000
+	// SecretPrefix starts every Standard Webhooks signing secret.
+	SecretPrefix = "whsec_"
+	// MinSecretBytes is the shortest decoded secret accepted: HMAC-SHA256 keys
+	// shorter than this are guessable.
+	MinSecretBytes = 24
+)
+
+// FieldError is a validation error that names the offending field, in the
+// JSON spelling of the Endpoint ("secrets[1]", "timeout_ms").
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// ValidID reports whether id is a well-formed endpoint id: 1 to 128 of
+// A-Z a-z 0-9 . _ : -
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > MaxIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks an endpoint before it is written to the registry. The error
+// is a *FieldError naming the field.
+func (e Endpoint) Validate() error {
+	if !ValidID(e.ID) {
+		return &FieldError{"id", fmt.Sprintf("must be 1 to %d characters of A-Z a-z 0-9 . _ : -", MaxIDLen)}
+	}
+	if err := validURL(e.URL); err != nil {
+		return &FieldError{"url", err.Error()}
+	}
+	if len(e.Secrets) == 0 {
+		return &FieldError{"secrets", "at least one signing secret is required"}
+	}
+	for i, s := range e.Secrets {
+		if err := CheckSecret(s); err != nil {
+			return &FieldError{fmt.Sprintf("secrets[%d]", i), err.Error()}
+		}
+	}
+	if len(e.Tenant) > MaxTenantLen {
+		return &FieldError{"tenant", fmt.Sprintf("is longer than %d bytes", MaxTenantLen)}
+	}
+	for i, t := range e.EventTypes {
+		field := fmt.Sprintf("event_types[%d]", i)
+		switch {
+		case strings.TrimSpace(t) == "":
+			return &FieldError{field, "is empty"}
+		case len(t) > MaxEventTypeLen:
+			return &FieldError{field, fmt.Sprintf("is longer than %d bytes", MaxEventTypeLen)}
+		case strings.Contains(strings.TrimSuffix(t, "*"), "*"):
+			return &FieldError{field, `"*" is allowed only at the end, as a prefix match`}
+		}
+	}
+	if e.TimeoutMS < 0 || e.TimeoutMS > MaxTimeoutMS {
+		return &FieldError{"timeout_ms", fmt.Sprintf("must be 0 (default %s) or 1 to %d", DefaultTimeout, MaxTimeoutMS)}
+	}
+	return nil
+}
+
+func validURL(raw string) error {
+	if raw == "" {
+		return fmt.Errorf("is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("is not a URL: %v", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("must be an absolute http or https URL")
+	}
+	if u.Hostname() == "" {
+		return fmt.Errorf("has no host")
+	}
+	return nil
+}
+
+// CheckSecret checks that s is a Standard Webhooks secret: "whsec_" followed
+// by the standard base64 (padded or not) of at least MinSecretBytes bytes.
+// The error never contains the secret.
+func CheckSecret(s string) error {
+	b64, ok := strings.CutPrefix(s, SecretPrefix)
+	if !ok {
+		return fmt.Errorf("must start with %q", SecretPrefix)
+	}
+	key, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		key, err = base64.RawStdEncoding.DecodeString(b64)
+	}
+	if err != nil {
+		return fmt.Errorf("is not %s followed by standard base64", SecretPrefix)
+	}
+	if len(key) < MinSecretBytes {
+		return fmt.Errorf("decodes to %d bytes, at least %d are required", len(key), MinSecretBytes)
+	}
+	return nil
+}

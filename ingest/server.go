@@ -1,0 +1,184 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookline/hookline/endpoints"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxPayloadBytes   = 256 << 10
+	DefaultMaxBatchBytes     = 8 << 20
+	DefaultIdempotencyWindow = 24 * time.Hour
+	DefaultMaxBatch          = 500
+	DefaultProduceTimeout    = 10 * time.Second
+)
+
+// envelopeOverhead is what a single-event request body may carry beyond its
+// payload: id, type, address, ordering key and JSON punctuation.
+const envelopeOverhead = 16 << 10
+
+// Producer writes records synchronously; *kgo.Client satisfies it.
+type Producer interface {
+	ProduceSync(ctx context.Context, rs ...*kgo.Record) kgo.ProduceResults
+}
+
+// Registry is what the API needs of the endpoint registry;
+// *endpoints.Registry satisfies it.
+type Registry interface {
+	endpoints.Lookup
+	List() []endpoints.Endpoint
+	Create(ctx context.Context, e endpoints.Endpoint) error
+	Update(ctx context.Context, id string, change func(*endpoints.Endpoint) error) error
+	Delete(ctx context.Context, id string) error
+}
+
+// Config configures a Server. Zero values take the defaults above.
+type Config struct {
+	// EventsTopic is the topic accepted events are written to.
+	EventsTopic string
+	// MaxPayloadBytes bounds the payload of one event (413 above it).
+	MaxPayloadBytes int
+	// MaxBatchBytes bounds the body of a batch request (413 above it).
+	MaxBatchBytes int
+	// IdempotencyWindow is how long a dedupe key is remembered.
+	IdempotencyWindow time.Duration
+	// MaxBatch bounds the number of events in a batch request.
+	MaxBatch int
+	// ProduceTimeout bounds the write of an accepted request to Kafka. It
+	// does not end when the client goes away: a write that may have landed
+	// must be recorded for dedupe.
+	ProduceTimeout time.Duration
+	Registry       Registry
+	Producer       Producer
+	Now            func() time.Time
+	Logger         *slog.Logger
+	// Metrics registers hookline_ingest_requests_total; nil registers nothing.
+	Metrics prometheus.Registerer
+}
+
+// Server is the ingest HTTP API.
+type Server struct {
+	cfg      Config
+	dedupe   *dedupe
+	requests *prometheus.CounterVec
+	handler  http.Handler
+}
+
+// New checks cfg, fills in defaults and returns a Server. Call
+// LoadIdempotency before serving so dedupe survives a restart.
+func New(cfg Config) (*Server, error) {
+	switch {
+	case cfg.EventsTopic == "":
+		return nil, errors.New("ingest config: EventsTopic is required")
+	case cfg.Registry == nil:
+		return nil, errors.New("ingest config: Registry is required")
+	case cfg.Producer == nil:
+		return nil, errors.New("ingest config: Producer is required")
+	case cfg.MaxPayloadBytes < 0, cfg.MaxBatchBytes < 0, cfg.MaxBatch < 0, cfg.IdempotencyWindow < 0, cfg.ProduceTimeout < 0:
+		return nil, errors.New("ingest config: limits must not be negative")
+	}
+	if cfg.MaxPayloadBytes == 0 {
+		cfg.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
+	if cfg.MaxBatchBytes == 0 {
+		cfg.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if cfg.IdempotencyWindow == 0 {
+		cfg.IdempotencyWindow = DefaultIdempotencyWindow
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.ProduceTimeout == 0 {
+		cfg.ProduceTimeout = DefaultProduceTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:    cfg,
+		dedupe: newDedupe(cfg.IdempotencyWindow, cfg.Now),
+		requests: promauto.With(cfg.Metrics).NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_ingest_requests_total",
+			Help: "Ingest API requests by route pattern and HTTP status.",
+		}, []string{"route", "status"}),
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/events", s.postEvent)
+	mux.HandleFunc("POST /v1/events/batch", s.postBatch)
+	mux.HandleFunc("POST /v1/endpoints", s.createEndpoint)
+	mux.HandleFunc("GET /v1/endpoints", s.listEndpoints)
+	mux.HandleFunc("GET /v1/endpoints/{id}", s.getEndpoint)
+	mux.HandleFunc("PATCH /v1/endpoints/{id}", s.patchEndpoint)
+	mux.HandleFunc("DELETE /v1/endpoints/{id}", s.deleteEndpoint)
+	// The method-less patterns only catch what the ones above do not, so
+	// wrong methods and unknown paths get a JSON answer too.
+	mux.Handle("/v1/events", methodNotAllowed("POST"))
+	mux.Handle("/v1/events/batch", methodNotAllowed("POST"))
+	mux.Handle("/v1/endpoints", methodNotAllowed("GET, HEAD, POST"))
+	mux.Handle("/v1/endpoints/{id}", methodNotAllowed("GET, HEAD, PATCH, DELETE"))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such route", "")
+	})
+	s.handler = s.observe(mux)
+	return s, nil
+}
+
+// Handler returns the HTTP handler of the API.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func methodNotAllowed(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed here; use %s", r.Method, allow), "")
+	})
+}
+
+// observe counts every request by the pattern that served it.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		s.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wroteHeader = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
