@@ -1,0 +1,688 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Stage processes one consumed record and returns the records it produces.
+// An error means the record was not processed (only on cancellation); the
+// runner does not commit past it.
+type Stage interface {
+	Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error)
+}
+
+// StageFunc adapts a function to a Stage.
+type StageFunc func(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error)
+
+// Process calls f.
+func (f StageFunc) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+	return f(ctx, r)
+}
+
+// RunnerConfig configures one stage runner.
+type RunnerConfig struct {
+	// Name is the stage name used in logs and metrics: "events" or a tier name.
+	Name  string
+	Topic string
+	Group string
+	// TransactionalID must be unique per process and stage.
+	TransactionalID string
+	// ClientOpts carry the connection options (seed brokers, TLS, SASL).
+	ClientOpts []kgo.Opt
+	Stage      Stage
+	// Due returns when a record may be processed; nil means at once.
+	Due func(*kgo.Record) (time.Time, bool)
+	// Concurrency bounds the records processed at once per partition.
+	Concurrency int
+	// MaxInFlight bounds the records held per partition.
+	MaxInFlight int
+	// FlushInterval is how long completed records may wait for their commit.
+	FlushInterval time.Duration
+	// Grace bounds how long shutdown waits for in-flight records.
+	Grace  time.Duration
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (c *RunnerConfig) setDefaults() {
+	if c.Concurrency <= 0 {
+		c.Concurrency = 32
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 1000
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = 50 * time.Millisecond
+	}
+	if c.Grace <= 0 {
+		c.Grace = 15 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Runner consumes one topic in a consumer group and runs a Stage on every
+// record, committing successors and offsets transactionally.
+type Runner struct {
+	cfg  RunnerConfig
+	sess *kgo.GroupTransactSession
+	log  *slog.Logger
+
+	assigned atomic.Bool
+	wake     chan struct{}
+	done     chan completion
+
+	revokedMu sync.Mutex
+	revoked   []int32
+
+	// seeds are the done sets partitions start from: loaded from the
+	// committed metadata on assignment, or kept from the last commit when a
+	// transaction aborts.
+	seedMu sync.Mutex
+	seeds  map[int32]doneSet
+
+	parts    map[int32]*partition
+	inflight int
+	lastEnd  time.Time
+	stats    RunnerStats
+}
+
+// RunnerStats are counters the runner keeps for tests and the demo.
+type RunnerStats struct {
+	Committed atomic.Int64 // transactions committed
+	Aborted   atomic.Int64 // transactions aborted
+	Processed atomic.Int64 // records whose successors were committed
+}
+
+type item struct {
+	rec     *kgo.Record
+	key     string
+	due     time.Time
+	started bool
+	done    bool
+	out     []*kgo.Record
+}
+
+type partition struct {
+	id      int32
+	items   []*item // polled, successors not yet committed; offset order
+	waiting []*item // not started, offset order
+	busy    map[string]bool
+	running int
+	paused  bool
+
+	next  int64   // the offset after the last polled record
+	epoch int32   // leader epoch of the last polled record
+	done  doneSet // offsets above the watermark whose successors are committed
+
+	committedMark int64
+	committedDone doneSet
+}
+
+// watermark is the offset to commit: the first record whose successors are
+// not committed yet.
+func (p *partition) watermark() int64 {
+	if len(p.items) > 0 {
+		return p.items[0].rec.Offset
+	}
+	return p.next
+}
+
+type completion struct {
+	p   *partition
+	it  *item
+	out []*kgo.Record
+	err error
+}
+
+// NewRunner creates the stage's transactional group client.
+func NewRunner(cfg RunnerConfig) (*Runner, error) {
+	cfg.setDefaults()
+	switch {
+	case cfg.Topic == "":
+		return nil, errors.New("pipeline runner: topic is required")
+	case cfg.Group == "":
+		return nil, errors.New("pipeline runner: group is required")
+	case cfg.TransactionalID == "":
+		return nil, errors.New("pipeline runner: transactional id is required")
+	case cfg.Stage == nil:
+		return nil, errors.New("pipeline runner: stage is required")
+	}
+	r := &Runner{
+		cfg:   cfg,
+		log:   cfg.Logger.With("stage", cfg.Name),
+		wake:  make(chan struct{}, 1),
+		done:  make(chan completion, 4*cfg.Concurrency),
+		parts: make(map[int32]*partition),
+		seeds: make(map[int32]doneSet),
+	}
+	opts := append([]kgo.Opt{}, cfg.ClientOpts...)
+	opts = append(opts,
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topic),
+		kgo.TransactionalID(cfg.TransactionalID),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// A resumed partition is fetched only once the fetch in flight
+		// returns: keep that short so a due tier record is not held late.
+		kgo.FetchMaxWait(200*time.Millisecond),
+		// Successors keep the partition number of the record they come from,
+		// so a key never changes owner as it moves between topics.
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.OnPartitionsAssigned(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+			r.loadDone(ctx, cl, m[cfg.Topic])
+			r.assigned.Store(true)
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, cl *kgo.Client, m map[string][]int32) {
+			r.release(cl, m)
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, cl *kgo.Client, m map[string][]int32) {
+			r.release(cl, m)
+		}),
+	)
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("create %s stage client: %w", cfg.Name, err)
+	}
+	r.sess = sess
+	return r, nil
+}
+
+// Ready reports whether the runner has joined its group and been assigned.
+func (r *Runner) Ready() bool { return r.assigned.Load() }
+
+// Stats returns the runner's counters.
+func (r *Runner) Stats() *RunnerStats { return &r.stats }
+
+// Client returns the underlying client, for lag monitoring.
+func (r *Runner) Client() *kgo.Client { return r.sess.Client() }
+
+// release resumes revoked or lost partitions at once (a pause must never
+// outlive ownership) and tells the loop to forget them.
+func (r *Runner) release(cl *kgo.Client, m map[string][]int32) {
+	ps := m[r.cfg.Topic]
+	if len(ps) == 0 {
+		return
+	}
+	cl.ResumeFetchPartitions(map[string][]int32{r.cfg.Topic: ps})
+	r.revokedMu.Lock()
+	r.revoked = append(r.revoked, ps...)
+	r.revokedMu.Unlock()
+	r.poke()
+}
+
+func (r *Runner) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run processes records until ctx is done, then shuts down within Grace:
+// it stops fetching, lets in-flight records finish, commits what completed,
+// and leaves the group.
+func (r *Runner) Run(ctx context.Context) error {
+	// Records keep being processed for the grace period after ctx ends.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	defer r.sess.Close()
+
+	r.lastEnd = r.cfg.Now()
+	for ctx.Err() == nil {
+		r.pollOnce(ctx)
+		r.handleRevoked()
+		r.drainCompletions()
+		r.dispatchAll(workCtx)
+		if err := r.maybeFlush(false); err != nil {
+			return err
+		}
+	}
+
+	// Shutdown: no more fetching; wait for in-flight work, then commit it.
+	deadline := time.NewTimer(r.cfg.Grace)
+	defer deadline.Stop()
+	for r.inflight > 0 {
+		select {
+		case c := <-r.done:
+			r.complete(c)
+		case <-deadline.C:
+			r.log.Warn("shutdown grace period over, abandoning in-flight records", "in_flight", r.inflight)
+			cancelWork()
+			r.inflight = 0
+		}
+	}
+	r.handleRevoked()
+	return r.maybeFlush(true)
+}
+
+// pollOnce polls until records arrive, a completion or revoke wakes it, or the
+// next scheduled moment (a flush or a due time) comes.
+func (r *Runner) pollOnce(ctx context.Context) {
+	wait := r.nextWait()
+	pollCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-r.wake:
+			cancel()
+		case <-stop:
+		}
+	}()
+
+	fetches := r.sess.PollRecords(pollCtx, 2*r.cfg.MaxInFlight)
+	if fetches.IsClientClosed() {
+		return
+	}
+	fetches.EachError(func(topic string, p int32, err error) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return
+		}
+		r.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+	})
+	now := r.cfg.Now()
+	fetches.EachRecord(func(rec *kgo.Record) {
+		p := r.parts[rec.Partition]
+		if p == nil {
+			p = r.newPartition(rec)
+		}
+		p.next, p.epoch = rec.Offset+1, rec.LeaderEpoch
+		if p.done.contains(rec.Offset) {
+			return // its successors were committed before a restart or rebalance
+		}
+		it := &item{rec: rec, key: string(rec.Key), due: now}
+		if r.cfg.Due != nil {
+			if due, ok := r.cfg.Due(rec); ok {
+				it.due = due
+			}
+		}
+		p.items = append(p.items, it)
+		p.waiting = append(p.waiting, it)
+	})
+}
+
+func (r *Runner) newPartition(first *kgo.Record) *partition {
+	r.seedMu.Lock()
+	done := r.seeds[first.Partition]
+	delete(r.seeds, first.Partition)
+	r.seedMu.Unlock()
+	p := &partition{
+		id: first.Partition, busy: make(map[string]bool),
+		next: first.Offset, committedMark: first.Offset,
+		done: done.clone(), committedDone: done,
+	}
+	r.parts[first.Partition] = p
+	return p
+}
+
+// loadDone reads the done sets of newly assigned partitions from the
+// group's committed metadata, waiting out pending transactions so that what
+// it reads matches the offsets the client will fetch from.
+func (r *Runner) loadDone(ctx context.Context, cl *kgo.Client, ps []int32) {
+	if len(ps) == 0 {
+		return
+	}
+	adm := kadm.NewClient(cl)
+	b := backoff.WithContext(backoff.NewExponentialBackOff(backoff.WithMaxElapsedTime(time.Minute)), ctx)
+	var offsets kadm.OffsetResponses
+	err := backoff.Retry(func() error {
+		var err error
+		offsets, err = adm.FetchOffsets(kadm.RequireStable(ctx), r.cfg.Group)
+		if err == nil {
+			err = offsets.Error()
+		}
+		return err
+	}, b)
+	if err != nil {
+		// Records completed past a held one may be processed again.
+		r.log.Error("read committed done sets; records committed past a slow one may be processed again", "err", err)
+		return
+	}
+	r.seedMu.Lock()
+	defer r.seedMu.Unlock()
+	for _, p := range ps {
+		o, ok := offsets.Lookup(r.cfg.Topic, p)
+		if !ok || o.Metadata == "" {
+			delete(r.seeds, p)
+			continue
+		}
+		done, err := decodeDoneSet(o.Metadata, o.At)
+		if err != nil {
+			delete(r.seeds, p)
+			continue
+		}
+		r.seeds[p] = done
+	}
+}
+
+// nextWait is how long the next poll may block.
+func (r *Runner) nextWait() time.Duration {
+	now := r.cfg.Now()
+	wait := time.Second
+	if r.completedWaiting() {
+		if w := r.lastEnd.Add(r.cfg.FlushInterval).Sub(now); w < wait {
+			wait = w
+		}
+	}
+	for _, p := range r.parts {
+		// Only a head that is not due yet needs a timer; a due head that
+		// cannot start waits for a completion, which wakes the poll.
+		if h := p.head(); h != nil && h.due.After(now) {
+			if w := h.due.Sub(now); w < wait {
+				wait = w
+			}
+		}
+	}
+	if wait < time.Millisecond {
+		wait = time.Millisecond
+	}
+	return wait
+}
+
+func (r *Runner) completedWaiting() bool {
+	for _, p := range r.parts {
+		if p.watermark() != p.committedMark {
+			return true
+		}
+		for _, it := range p.items {
+			if it.done {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (r *Runner) handleRevoked() {
+	r.revokedMu.Lock()
+	ps := r.revoked
+	r.revoked = nil
+	r.revokedMu.Unlock()
+	r.seedMu.Lock()
+	for _, id := range ps {
+		delete(r.seeds, id)
+	}
+	r.seedMu.Unlock()
+	for _, id := range ps {
+		if p := r.parts[id]; p != nil {
+			r.inflight -= p.running
+			delete(r.parts, id)
+		}
+	}
+}
+
+func (r *Runner) drainCompletions() {
+	for {
+		select {
+		case c := <-r.done:
+			r.complete(c)
+		default:
+			return
+		}
+	}
+}
+
+func (r *Runner) complete(c completion) {
+	if r.parts[c.p.id] != c.p {
+		return // the partition was revoked or reset since; its records are forgotten
+	}
+	r.inflight--
+	c.p.running--
+	delete(c.p.busy, c.it.key)
+	if c.err != nil {
+		// Not processed (cancellation): run it again unless shutting down.
+		c.it.started = false
+		c.p.waiting = insertByOffset(c.p.waiting, c.it)
+		r.log.Debug("record not processed", "partition", c.p.id, "offset", c.it.rec.Offset, "err", c.err)
+		return
+	}
+	c.it.done = true
+	c.it.out = c.out
+}
+
+func insertByOffset(list []*item, it *item) []*item {
+	i := 0
+	for i < len(list) && list[i].rec.Offset < it.rec.Offset {
+		i++
+	}
+	list = append(list, nil)
+	copy(list[i+1:], list[i:])
+	list[i] = it
+	return list
+}
+
+func (r *Runner) dispatchAll(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	now := r.cfg.Now()
+	var pause, resume []int32
+	for _, p := range r.parts {
+		r.dispatch(ctx, p, now)
+		// Pause while the head is not due or the partition holds too much.
+		h := p.head()
+		headWaits := h != nil && h.due.After(now)
+		// Resume a full partition only once half drained, so the next fetch
+		// overlaps with the work still held.
+		full := len(p.items) >= r.cfg.MaxInFlight || (p.paused && len(p.items) >= r.cfg.MaxInFlight/2)
+		switch want := headWaits || full; {
+		case want && !p.paused:
+			p.paused = true
+			pause = append(pause, p.id)
+		case !want && p.paused:
+			p.paused = false
+			resume = append(resume, p.id)
+		}
+	}
+	cl := r.sess.Client()
+	if len(pause) > 0 {
+		cl.PauseFetchPartitions(map[string][]int32{r.cfg.Topic: pause})
+	}
+	if len(resume) > 0 {
+		cl.ResumeFetchPartitions(map[string][]int32{r.cfg.Topic: resume})
+	}
+}
+
+// dispatch starts the partition's waiting records that may start: in offset
+// order, stopping at the first that is not due (a tier never runs early) or
+// when the partition's concurrency is used up, skipping keys already running.
+func (r *Runner) dispatch(ctx context.Context, p *partition, now time.Time) {
+	kept := p.waiting[:0]
+	stopped := false
+	for _, it := range p.waiting {
+		if stopped || p.busy[it.key] {
+			kept = append(kept, it)
+			continue
+		}
+		if it.due.After(now) || p.running >= r.cfg.Concurrency {
+			stopped = true
+			kept = append(kept, it)
+			continue
+		}
+		it.started = true
+		p.busy[it.key] = true
+		p.running++
+		r.inflight++
+		go r.work(ctx, p, it)
+	}
+	clear(p.waiting[len(kept):])
+	p.waiting = kept
+}
+
+// head is the first waiting record whose key is free: the one whose due time
+// decides when the partition can move on.
+func (p *partition) head() *item {
+	for _, it := range p.waiting {
+		if !p.busy[it.key] {
+			return it
+		}
+	}
+	return nil
+}
+
+func (r *Runner) work(ctx context.Context, p *partition, it *item) {
+	out, err := r.cfg.Stage.Process(ctx, it.rec)
+	r.done <- completion{p: p, it: it, out: out, err: err}
+	r.poke()
+}
+
+// flushPlan is what one partition commits in the next transaction.
+type flushPlan struct {
+	p       *partition
+	flushed []*item
+	keep    []*item
+	mark    int64
+	done    doneSet
+}
+
+// plan picks the partition's completed records to commit: all of them, not
+// only the prefix, as long as the done set stays within its budget.
+func (p *partition) plan() flushPlan {
+	fp := flushPlan{p: p, done: p.done.clone()}
+	for _, it := range p.items {
+		if it.done && (fp.done.len() < maxDoneRanges || !fp.done.wouldSplit(it.rec.Offset)) {
+			fp.flushed = append(fp.flushed, it)
+			fp.done.add(it.rec.Offset)
+			continue
+		}
+		fp.keep = append(fp.keep, it)
+	}
+	fp.mark = p.next
+	if len(fp.keep) > 0 {
+		fp.mark = fp.keep[0].rec.Offset
+	}
+	fp.done.prune(fp.mark)
+	return fp
+}
+
+// maybeFlush commits the completed records of every partition when the
+// flush interval has passed (or always, when final).
+func (r *Runner) maybeFlush(final bool) error {
+	now := r.cfg.Now()
+	if !final && now.Sub(r.lastEnd) < r.cfg.FlushInterval {
+		return nil
+	}
+	var out []*kgo.Record
+	plans := make(map[int32]flushPlan, len(r.parts))
+	changed := false
+	for id, p := range r.parts {
+		fp := p.plan()
+		plans[id] = fp
+		for _, it := range fp.flushed {
+			out = append(out, it.out...)
+		}
+		changed = changed || len(fp.flushed) > 0 || fp.mark != p.committedMark
+	}
+	if !changed {
+		r.lastEnd = now
+		return nil
+	}
+
+	committed, err := r.transact(out, plans)
+	r.lastEnd = r.cfg.Now()
+	if err != nil || !committed {
+		r.stats.Aborted.Add(1)
+		r.log.Info("transaction aborted; records will be processed again", "err", err)
+		r.reset()
+		return nil
+	}
+	r.stats.Committed.Add(1)
+	for _, fp := range plans {
+		p := fp.p
+		p.items, p.done = fp.keep, fp.done
+		p.committedMark, p.committedDone = fp.mark, fp.done.clone()
+		r.stats.Processed.Add(int64(len(fp.flushed)))
+	}
+	return nil
+}
+
+// transact produces the successors and commits offsets and done sets in one
+// transaction.
+func (r *Runner) transact(out []*kgo.Record, plans map[int32]flushPlan) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Grace)
+	defer cancel()
+	if err := r.sess.Begin(); err != nil {
+		return false, fmt.Errorf("begin transaction: %w", err)
+	}
+	var (
+		mu      sync.Mutex
+		prodErr error
+	)
+	for _, rec := range out {
+		r.sess.Produce(ctx, rec, func(rec *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				prodErr = fmt.Errorf("produce to %s[%d]: %w", rec.Topic, rec.Partition, err)
+				mu.Unlock()
+			}
+		})
+	}
+	if err := r.sess.Client().Flush(ctx); err != nil {
+		prodErr = errors.Join(prodErr, err)
+	}
+	try := kgo.TryCommit
+	if prodErr != nil {
+		try = kgo.TryAbort
+	}
+	// kgo would commit the polled position; commit the watermark and the
+	// done set instead, so a record polled but not finished is never skipped.
+	endCtx := kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
+		for i := range req.Topics {
+			t := &req.Topics[i]
+			if t.Topic != r.cfg.Topic {
+				continue
+			}
+			for j := range t.Partitions {
+				pt := &t.Partitions[j]
+				fp, ok := plans[pt.Partition]
+				if !ok {
+					continue
+				}
+				meta := fp.done.encode(fp.mark)
+				pt.Offset, pt.LeaderEpoch, pt.Metadata = fp.mark, fp.p.epoch, &meta
+			}
+		}
+		return nil
+	})
+	committed, err := r.sess.End(endCtx, try)
+	if prodErr != nil {
+		return false, prodErr
+	}
+	return committed, err
+}
+
+// reset forgets every record held: after an abort kgo rewinds to the
+// committed offsets and fetches them again, and each partition starts over
+// from its last committed done set. Paused partitions are resumed so the
+// refetch is not stuck.
+func (r *Runner) reset() {
+	var resume []int32
+	r.seedMu.Lock()
+	for id, p := range r.parts {
+		r.inflight -= p.running
+		if p.paused {
+			resume = append(resume, id)
+		}
+		r.seeds[id] = p.committedDone
+	}
+	r.seedMu.Unlock()
+	r.parts = make(map[int32]*partition)
+	if len(resume) > 0 {
+		r.sess.Client().ResumeFetchPartitions(map[string][]int32{r.cfg.Topic: resume})
+	}
+}

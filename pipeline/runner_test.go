@@ -1,0 +1,259 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func newCluster(t *testing.T, partitions int32, topics ...string) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func produce(t *testing.T, c *kfake.Cluster, rs ...*kgo.Record) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readCommitted reads topic until want records arrived or the deadline passed.
+func readCommitted(t *testing.T, c *kfake.Cluster, topic string, want int, within time.Duration) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	var got []*kgo.Record
+	for len(got) < want && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, r) })
+	}
+	// Anything beyond want would be a duplicate: give it a moment to show.
+	extra, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel2()
+	cl.PollFetches(extra).EachRecord(func(r *kgo.Record) { got = append(got, r) })
+	return got
+}
+
+func startRunner(t *testing.T, cfg RunnerConfig) (*Runner, func()) {
+	t.Helper()
+	r, err := NewRunner(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	stop := func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("runner: %v", err)
+		}
+	}
+	return r, stop
+}
+
+// copyStage forwards every record to topic "out" on the same partition and
+// remembers the order in which each key was processed.
+type copyStage struct {
+	mu    sync.Mutex
+	order map[string][]int
+}
+
+func (s *copyStage) Process(_ context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+	time.Sleep(time.Duration(rand.IntN(500)) * time.Microsecond)
+	n, _ := strconv.Atoi(string(r.Value))
+	s.mu.Lock()
+	s.order[string(r.Key)] = append(s.order[string(r.Key)], n)
+	s.mu.Unlock()
+	return []*kgo.Record{{Topic: "out", Partition: r.Partition, Key: r.Key, Value: r.Value}}, nil
+}
+
+func TestRunnerDeliversEachRecordOnceInKeyOrder(t *testing.T) {
+	c := newCluster(t, 3, "in", "out")
+	const n, keys = 3000, 30
+	var rs []*kgo.Record
+	for i := range n {
+		rs = append(rs, &kgo.Record{Topic: "in", Key: []byte(fmt.Sprint("k", i%keys)), Value: []byte(strconv.Itoa(i))})
+	}
+	produce(t, c, rs...)
+
+	stage := &copyStage{order: make(map[string][]int)}
+	_, stop := startRunner(t, RunnerConfig{
+		Name: "test", Topic: "in", Group: "g", TransactionalID: "tx-1",
+		ClientOpts: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)},
+		Stage:      stage, Concurrency: 8, MaxInFlight: 200,
+	})
+	got := readCommitted(t, c, "out", n, 30*time.Second)
+	stop()
+
+	seen := make(map[string]int)
+	for _, r := range got {
+		seen[string(r.Value)]++
+	}
+	for i := range n {
+		if k := seen[strconv.Itoa(i)]; k != 1 {
+			t.Fatalf("record %d is in the output %d times, want once", i, k)
+		}
+	}
+	for key, order := range stage.order {
+		for i := 1; i < len(order); i++ {
+			if order[i] < order[i-1] {
+				t.Fatalf("key %s processed out of order: %d after %d", key, order[i], order[i-1])
+			}
+		}
+	}
+}
+
+func TestRunnerNeverStartsARecordBeforeItIsDue(t *testing.T) {
+	c := newCluster(t, 2, "in", "out")
+	start := time.Now()
+	var rs []*kgo.Record
+	for i := range 40 {
+		due := start.Add(time.Duration(100+10*i) * time.Millisecond)
+		rs = append(rs, &kgo.Record{Topic: "in", Key: []byte(fmt.Sprint("k", i%5)), Value: []byte(strconv.Itoa(i)),
+			Headers: []kgo.RecordHeader{{Key: "due", Value: []byte(strconv.FormatInt(due.UnixMilli(), 10))}}})
+	}
+	produce(t, c, rs...)
+
+	var mu sync.Mutex
+	early := 0
+	stage := StageFunc(func(_ context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+		due, _ := strconv.ParseInt(string(r.Headers[0].Value), 10, 64)
+		if time.Now().UnixMilli() < due {
+			mu.Lock()
+			early++
+			mu.Unlock()
+		}
+		return []*kgo.Record{{Topic: "out", Partition: r.Partition, Value: r.Value}}, nil
+	})
+	_, stop := startRunner(t, RunnerConfig{
+		Name: "tier", Topic: "in", Group: "g", TransactionalID: "tx-2",
+		ClientOpts: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)},
+		Stage:      stage,
+		Due: func(r *kgo.Record) (time.Time, bool) {
+			ms, err := strconv.ParseInt(string(r.Headers[0].Value), 10, 64)
+			return time.UnixMilli(ms), err == nil
+		},
+	})
+	got := readCommitted(t, c, "out", 40, 20*time.Second)
+	stop()
+	if len(got) != 40 {
+		t.Fatalf("got %d records, want 40", len(got))
+	}
+	if early > 0 {
+		t.Fatalf("%d records were processed before their due time", early)
+	}
+}
+
+// A runner stopped and replaced by another in the same group loses nothing
+// and commits nothing twice.
+func TestRunnerHandsOverWithoutLossOrDuplicates(t *testing.T) {
+	c := newCluster(t, 4, "in", "out")
+	const n = 2000
+	var rs []*kgo.Record
+	for i := range n {
+		rs = append(rs, &kgo.Record{Topic: "in", Key: []byte(fmt.Sprint("k", i%40)), Value: []byte(strconv.Itoa(i))})
+	}
+	produce(t, c, rs...)
+	cfg := func(id string) RunnerConfig {
+		return RunnerConfig{
+			Name: "test", Topic: "in", Group: "g", TransactionalID: id,
+			ClientOpts: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)},
+			Stage:      &copyStage{order: make(map[string][]int)}, Concurrency: 4, MaxInFlight: 50,
+		}
+	}
+	r1, stop1 := startRunner(t, cfg("tx-a"))
+	deadline := time.Now().Add(10 * time.Second)
+	for r1.Stats().Processed.Load() < n/4 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	_, stop2 := startRunner(t, cfg("tx-b"))
+	stop1()
+	got := readCommitted(t, c, "out", n, 30*time.Second)
+	stop2()
+	seen := make(map[string]int)
+	for _, r := range got {
+		seen[string(r.Value)]++
+	}
+	for i := range n {
+		if k := seen[strconv.Itoa(i)]; k != 1 {
+			t.Fatalf("record %d is in the output %d times, want once", i, k)
+		}
+	}
+}
+
+// A record that hangs holds back only its own key: the records after it are
+// delivered and committed. When its owner dies, the next owner processes the
+// hung record and skips the ones already committed: each is in the output
+// exactly once.
+func TestRunnerSlowRecordHoldsOnlyItsKeyAndNothingRepeatsAfterHandOver(t *testing.T) {
+	c := newCluster(t, 1, "in", "out")
+	const n = 500
+	var rs []*kgo.Record
+	rs = append(rs, &kgo.Record{Topic: "in", Key: []byte("slow"), Value: []byte("0")})
+	for i := 1; i < n; i++ {
+		rs = append(rs, &kgo.Record{Topic: "in", Key: []byte(fmt.Sprint("k", i%20)), Value: []byte(strconv.Itoa(i))})
+	}
+	produce(t, c, rs...)
+
+	release := make(chan struct{})
+	hanging := StageFunc(func(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+		if string(r.Key) == "slow" {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return []*kgo.Record{{Topic: "out", Partition: r.Partition, Key: r.Key, Value: r.Value}}, nil
+	})
+	cfg := RunnerConfig{
+		Name: "test", Topic: "in", Group: "g", TransactionalID: "tx-slow-1",
+		ClientOpts: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)},
+		Stage:      hanging, Concurrency: 8, MaxInFlight: 100, Grace: 200 * time.Millisecond,
+	}
+	_, stop1 := startRunner(t, cfg)
+	got := readCommitted(t, c, "out", n-1, 20*time.Second)
+	if len(got) != n-1 {
+		t.Fatalf("with one record hanging, %d of %d other records were committed", len(got), n-1)
+	}
+	stop1() // the hung record is abandoned, uncommitted
+	close(release)
+
+	cfg.TransactionalID = "tx-slow-2"
+	_, stop2 := startRunner(t, cfg)
+	got = readCommitted(t, c, "out", n, 20*time.Second)
+	stop2()
+	seen := make(map[string]int)
+	for _, r := range got {
+		seen[string(r.Value)]++
+	}
+	for i := range n {
+		if k := seen[strconv.Itoa(i)]; k != 1 {
+			t.Fatalf("record %d is in the output %d times, want once", i, k)
+		}
+	}
+}

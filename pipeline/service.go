@@ -1,0 +1,393 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookline/hookline/config"
+	"github.com/hookline/hookline/endpoints"
+	"github.com/hookline/hookline/ingest"
+	"github.com/hookline/hookline/processors"
+	"github.com/hookline/hookline/topics"
+)
+
+// Options are what a Service needs beyond its configuration.
+type Options struct {
+	Config config.Config
+	Logger *slog.Logger
+	// Registry receives every metric; main builds it.
+	Registry *prometheus.Registry
+	// Extra runs beside the pipeline once it is ready, with its clients (the
+	// ClickHouse sink, for one). Its error stops the service.
+	Extra []func(ctx context.Context, env *Env) error
+}
+
+// Env is what a running service shares with extra components.
+type Env struct {
+	Topics   topics.Set
+	Brokers  []string
+	Client   *kgo.Client
+	Admin    *kadm.Client
+	Registry *endpoints.Registry
+	Metrics  *Metrics
+	Prom     *prometheus.Registry
+	Logger   *slog.Logger
+}
+
+// Service is one `hookline serve` process: the embedded broker when no
+// brokers are configured, topic provisioning, the endpoint registry, the
+// ingest API, one runner per stage, metrics and health.
+type Service struct {
+	opts Options
+	cfg  config.Config
+	log  *slog.Logger
+
+	mu          sync.Mutex
+	env         *Env
+	runners     []*Runner
+	ingestAddr  string
+	metricsAddr string
+	ready       chan struct{}
+	readyOnce   sync.Once
+}
+
+// NewService validates the configuration and prepares a service.
+func NewService(opts Options) (*Service, error) {
+	if err := opts.Config.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	return &Service{opts: opts, cfg: opts.Config, log: opts.Logger, ready: make(chan struct{})}, nil
+}
+
+// Ready is closed once topics exist, the registry is loaded, every stage has
+// been assigned its partitions and the APIs listen.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
+
+// IngestAddr is the address the ingest API listens on, once ready.
+func (s *Service) IngestAddr() string { s.mu.Lock(); defer s.mu.Unlock(); return s.ingestAddr }
+
+// MetricsAddr is the address of /metrics, /healthz and /readyz, once ready.
+func (s *Service) MetricsAddr() string { s.mu.Lock(); defer s.mu.Unlock(); return s.metricsAddr }
+
+// Env returns the running service's shared clients, once ready.
+func (s *Service) Env() *Env { s.mu.Lock(); defer s.mu.Unlock(); return s.env }
+
+// Runners returns the stage runners, once ready.
+func (s *Service) Runners() []*Runner { s.mu.Lock(); defer s.mu.Unlock(); return s.runners }
+
+// Run starts everything and blocks until ctx is done, then shuts down:
+// ingest first, then each stage finishes or abandons in-flight records and
+// commits within the grace period, then clients and the broker close.
+func (s *Service) Run(ctx context.Context) error {
+	cfg := s.cfg
+	brokers := cfg.Brokers
+	if cfg.Embedded() {
+		emb, err := StartEmbedded(cfg.KafkaListen, cfg.DataDir, int32(cfg.Partitions), s.log)
+		if err != nil {
+			return err
+		}
+		defer emb.Close()
+		brokers = emb.Addrs()
+	}
+
+	set := topics.New(cfg.TopicPrefix, cfg.Tiers, cfg.TierScale, int32(cfg.Partitions), int16(cfg.ReplicationFactor))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("create kafka client for %v: %w", brokers, err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if err := provision(ctx, set, adm, s.log); err != nil {
+		return err
+	}
+
+	reg := endpoints.NewRegistry(cl, set.Endpoints, s.log)
+	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBG()
+	var wg sync.WaitGroup
+	errc := make(chan error, 16)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := reg.Run(bg); err != nil && bg.Err() == nil {
+			errc <- fmt.Errorf("endpoint registry: %w", err)
+		}
+	}()
+	if err := reg.WaitReady(ctx); err != nil {
+		return fmt.Errorf("load endpoint registry from %s: %w", set.Endpoints, err)
+	}
+
+	metrics := NewMetrics(s.opts.Registry)
+	env := &Env{Topics: set, Brokers: brokers, Client: cl, Admin: adm, Registry: reg, Metrics: metrics, Prom: s.opts.Registry, Logger: s.log}
+	runners, err := s.newRunners(env)
+	if err != nil {
+		return err
+	}
+
+	// Stages stop only after ingest: they get their own context.
+	stages, stopStages := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopStages()
+	var stageWG sync.WaitGroup
+	for _, r := range runners {
+		stageWG.Add(1)
+		go func() {
+			defer stageWG.Done()
+			if err := r.Run(stages); err != nil {
+				errc <- fmt.Errorf("stage %s: %w", r.cfg.Name, err)
+			}
+		}()
+	}
+
+	ing, err := ingest.New(ingest.Config{
+		EventsTopic:       set.Events,
+		MaxPayloadBytes:   cfg.MaxPayloadBytes,
+		IdempotencyWindow: cfg.IdempotencyWindow,
+		Registry:          reg,
+		Producer:          cl,
+		Logger:            s.log,
+		Metrics:           s.opts.Registry,
+	})
+	if err != nil {
+		return err
+	}
+	if err := ing.LoadIdempotency(ctx, cl); err != nil {
+		return fmt.Errorf("rebuild idempotency index from %s: %w", set.Events, err)
+	}
+	ingestLn, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: ingest API on %s: %w", cfg.Listen, err)
+	}
+	ingestSrv := &http.Server{Handler: ing.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := ingestSrv.Serve(ingestLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("ingest API: %w", err)
+		}
+	}()
+
+	metricsLn, err := net.Listen("tcp", cfg.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("metrics_listen: %s: %w", cfg.MetricsListen, err)
+	}
+	metricsSrv := &http.Server{Handler: s.healthMux(runners), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := metricsSrv.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("metrics server: %w", err)
+		}
+	}()
+
+	groups := make([]StageGroup, len(runners))
+	for i, r := range runners {
+		groups[i] = StageGroup{Stage: r.cfg.Name, Group: r.cfg.Group, Tier: i > 0}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		MonitorLag(bg, adm, groups, set.DLQ, metrics, 5*time.Second, s.log)
+	}()
+	for _, extra := range s.opts.Extra {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := extra(bg, env); err != nil && bg.Err() == nil {
+				errc <- err
+			}
+		}()
+	}
+
+	s.mu.Lock()
+	s.env, s.runners = env, runners
+	s.ingestAddr, s.metricsAddr = ingestLn.Addr().String(), metricsLn.Addr().String()
+	s.mu.Unlock()
+	go s.watchReady(ctx, runners)
+	s.log.Info("hookline serving", "ingest", s.IngestAddr(), "metrics", s.MetricsAddr(), "brokers", brokers, "partitions", cfg.Partitions)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		s.log.Error("stopping after error", "err", runErr)
+	}
+
+	s.log.Info("shutting down", "grace", cfg.ShutdownGrace)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	_ = ingestSrv.Shutdown(shutdownCtx)
+	stopStages()
+	stageWG.Wait()
+	_ = metricsSrv.Shutdown(shutdownCtx)
+	cancelBG()
+	wg.Wait()
+	return runErr
+}
+
+func (s *Service) newRunners(env *Env) ([]*Runner, error) {
+	cfg, set := s.cfg, env.Topics
+	sender := processors.NewSender(processors.SenderOptions{})
+	breaker := processors.NewBreaker(processors.BreakerOptions{Threshold: cfg.BreakerThreshold, Cooldown: cfg.BreakerCooldown})
+	tiers := make([]processors.TierTarget, len(set.Tiers))
+	for i, t := range set.Tiers {
+		tiers[i] = processors.TierTarget{Name: t.Name, Topic: t.Topic, Delay: t.Delay}
+	}
+	lookup := defaultTimeout{env.Registry, cfg.EndpointTimeout}
+
+	type stage struct {
+		name, topic string
+		index       int
+	}
+	stages := []stage{{processors.StageEvents, set.Events, -1}}
+	for i, t := range set.Tiers {
+		stages = append(stages, stage{t.Name, t.Topic, i})
+	}
+	var runners []*Runner
+	for _, st := range stages {
+		d, err := processors.NewDelivery(processors.DeliveryConfig{
+			Stage: st.name, TierIndex: st.index, Tiers: tiers,
+			DLQTopic: set.DLQ, AttemptsTopic: set.Attempts,
+			MaxAttempts: cfg.Attempts(), Jitter: cfg.Jitter,
+			Endpoints: lookup, Disable: env.Registry.Disable,
+			Sender: sender, Breaker: breaker, Logger: s.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		var due func(*kgo.Record) (time.Time, bool)
+		if st.index >= 0 {
+			due = processors.DueOf
+		}
+		r, err := NewRunner(RunnerConfig{
+			Name:            st.name,
+			Topic:           st.topic,
+			Group:           cfg.TopicPrefix + "delivery." + st.name,
+			TransactionalID: cfg.TopicPrefix + "delivery." + st.name + "." + cfg.InstanceID,
+			ClientOpts:      []kgo.Opt{kgo.SeedBrokers(env.Brokers...)},
+			Stage:           Observe(d, st.name, set.DLQ, set.Attempts, env.Metrics, s.log),
+			Due:             due,
+			Concurrency:     cfg.Concurrency,
+			MaxInFlight:     cfg.MaxInFlight,
+			Grace:           cfg.ShutdownGrace,
+			Logger:          s.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		runners = append(runners, r)
+	}
+	return runners, nil
+}
+
+// defaultTimeout applies the configured endpoint timeout to endpoints that set none.
+type defaultTimeout struct {
+	*endpoints.Registry
+	timeout time.Duration
+}
+
+func (d defaultTimeout) Get(id string) (endpoints.Endpoint, bool) {
+	e, ok := d.Registry.Get(id)
+	return d.fill(e), ok
+}
+
+func (d defaultTimeout) ByTenant(tenant, eventType string) []endpoints.Endpoint {
+	eps := d.Registry.ByTenant(tenant, eventType)
+	for i := range eps {
+		eps[i] = d.fill(eps[i])
+	}
+	return eps
+}
+
+func (d defaultTimeout) fill(e endpoints.Endpoint) endpoints.Endpoint {
+	if e.TimeoutMS == 0 {
+		e.TimeoutMS = int(d.timeout / time.Millisecond)
+	}
+	return e
+}
+
+// provision creates the topics, waiting for a broker that is still starting,
+// and returns once the client's metadata knows every topic.
+func provision(ctx context.Context, set topics.Set, adm *kadm.Client, log *slog.Logger) error {
+	b := backoff.NewExponentialBackOff()
+	b.MaxElapsedTime = time.Minute
+	return backoff.RetryNotify(func() error {
+		err := set.Provision(ctx, adm)
+		if errors.Is(err, topics.ErrPartitionMismatch) {
+			return backoff.Permanent(err)
+		}
+		if err != nil {
+			return err
+		}
+		// kgo caches "unknown topic" for a while; asking for authorized
+		// operations forces a fresh metadata request that refreshes it.
+		ds, err := adm.ListTopics(kadm.WithAuthorizedOps(ctx), set.All()...)
+		if err != nil {
+			return err
+		}
+		for _, t := range set.All() {
+			if d, ok := ds[t]; !ok || d.Err != nil {
+				return fmt.Errorf("topic %s not visible yet", t)
+			}
+		}
+		return nil
+	}, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
+		log.Warn("provision topics, retrying", "err", err, "wait", wait)
+	})
+}
+
+func (s *Service) watchReady(ctx context.Context, runners []*Runner) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		all := true
+		for _, r := range runners {
+			all = all && r.Ready()
+		}
+		if all {
+			s.readyOnce.Do(func() { close(s.ready) })
+			s.log.Info("ready: every stage has joined its group")
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) healthMux(runners []*Runner) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		var waiting []string
+		for _, r := range runners {
+			if !r.Ready() {
+				waiting = append(waiting, r.cfg.Name)
+			}
+		}
+		if len(waiting) > 0 {
+			http.Error(w, fmt.Sprintf("not ready: stages not yet assigned: %v", waiting), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
