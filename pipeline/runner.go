@@ -98,6 +98,7 @@ type Runner struct {
 
 	parts    map[int32]*partition
 	inflight int
+	doneHeld int // completed records not yet committed (an upper bound)
 	lastEnd  time.Time
 	stats    RunnerStats
 }
@@ -110,19 +111,22 @@ type RunnerStats struct {
 }
 
 type item struct {
-	rec     *kgo.Record
-	key     string
-	due     time.Time
-	started bool
-	done    bool
-	out     []*kgo.Record
+	rec  *kgo.Record
+	key  string
+	due  time.Time
+	done bool
+	out  []*kgo.Record
 }
 
 type partition struct {
-	id      int32
-	items   []*item // polled, successors not yet committed; offset order
-	waiting []*item // not started, offset order
-	busy    map[string]bool
+	id    int32
+	items []*item // polled, successors not yet committed; offset order
+	// waiting holds the next record of each key that is neither running nor
+	// queued behind a running record, in offset order; the rest of a key's
+	// records wait in its queue. Dispatch therefore never walks past records
+	// of busy keys.
+	waiting []*item
+	keys    map[string]*keyState
 	running int
 	paused  bool
 
@@ -141,6 +145,49 @@ func (p *partition) watermark() int64 {
 		return p.items[0].rec.Offset
 	}
 	return p.next
+}
+
+// keyState tracks one key of a partition: its record running or waiting,
+// and the records queued behind it, in offset order.
+type keyState struct {
+	running   bool
+	inWaiting bool
+	queue     []*item
+}
+
+// enqueue adds a polled record: to waiting when its key is idle, else to the
+// key's queue.
+func (p *partition) enqueue(it *item) {
+	ks := p.keys[it.key]
+	if ks == nil {
+		ks = &keyState{}
+		p.keys[it.key] = ks
+	}
+	if ks.running || ks.inWaiting {
+		ks.queue = append(ks.queue, it)
+		return
+	}
+	ks.inWaiting = true
+	p.waiting = append(p.waiting, it)
+}
+
+// finished frees a key after its record ran and moves the key's next record
+// to waiting. A record that was not processed goes back first.
+func (p *partition) finished(it *item, again bool) {
+	ks := p.keys[it.key]
+	ks.running = false
+	next := it
+	if !again {
+		if len(ks.queue) == 0 {
+			delete(p.keys, it.key)
+			return
+		}
+		next = ks.queue[0]
+		ks.queue[0] = nil
+		ks.queue = ks.queue[1:]
+	}
+	ks.inWaiting = true
+	p.waiting = insertByOffset(p.waiting, next)
 }
 
 type completion struct {
@@ -312,7 +359,7 @@ func (r *Runner) pollOnce(ctx context.Context) {
 			}
 		}
 		p.items = append(p.items, it)
-		p.waiting = append(p.waiting, it)
+		p.enqueue(it)
 	})
 }
 
@@ -322,7 +369,7 @@ func (r *Runner) newPartition(first *kgo.Record) *partition {
 	delete(r.seeds, first.Partition)
 	r.seedMu.Unlock()
 	p := &partition{
-		id: first.Partition, busy: make(map[string]bool),
+		id: first.Partition, keys: make(map[string]*keyState),
 		next: first.Offset, committedMark: first.Offset,
 		done: done.clone(), committedDone: done,
 	}
@@ -382,7 +429,8 @@ func (r *Runner) nextWait() time.Duration {
 	for _, p := range r.parts {
 		// Only a head that is not due yet needs a timer; a due head that
 		// cannot start waits for a completion, which wakes the poll.
-		if h := p.head(); h != nil && h.due.After(now) {
+		if len(p.waiting) > 0 && p.waiting[0].due.After(now) {
+			h := p.waiting[0]
 			if w := h.due.Sub(now); w < wait {
 				wait = w
 			}
@@ -395,14 +443,12 @@ func (r *Runner) nextWait() time.Duration {
 }
 
 func (r *Runner) completedWaiting() bool {
+	if r.doneHeld > 0 {
+		return true
+	}
 	for _, p := range r.parts {
 		if p.watermark() != p.committedMark {
 			return true
-		}
-		for _, it := range p.items {
-			if it.done {
-				return true
-			}
 		}
 	}
 	return false
@@ -443,14 +489,14 @@ func (r *Runner) complete(c completion) {
 	}
 	r.inflight--
 	c.p.running--
-	delete(c.p.busy, c.it.key)
 	if c.err != nil {
 		// Not processed (cancellation): run it again unless shutting down.
-		c.it.started = false
-		c.p.waiting = insertByOffset(c.p.waiting, c.it)
+		c.p.finished(c.it, true)
 		r.log.Debug("record not processed", "partition", c.p.id, "offset", c.it.rec.Offset, "err", c.err)
 		return
 	}
+	c.p.finished(c.it, false)
+	r.doneHeld++
 	c.it.done = true
 	c.it.out = c.out
 }
@@ -475,8 +521,7 @@ func (r *Runner) dispatchAll(ctx context.Context) {
 	for _, p := range r.parts {
 		r.dispatch(ctx, p, now)
 		// Pause while the head is not due or the partition holds too much.
-		h := p.head()
-		headWaits := h != nil && h.due.After(now)
+		headWaits := len(p.waiting) > 0 && p.waiting[0].due.After(now)
 		// Resume a full partition only once half drained, so the next fetch
 		// overlaps with the work still held.
 		full := len(p.items) >= r.cfg.MaxInFlight || (p.paused && len(p.items) >= r.cfg.MaxInFlight/2)
@@ -498,41 +543,24 @@ func (r *Runner) dispatchAll(ctx context.Context) {
 	}
 }
 
-// dispatch starts the partition's waiting records that may start: in offset
-// order, stopping at the first that is not due (a tier never runs early) or
-// when the partition's concurrency is used up, skipping keys already running.
+// dispatch starts the partition's waiting records, in offset order,
+// stopping at the first that is not due (a tier never runs early) or when
+// the partition's concurrency is used up.
 func (r *Runner) dispatch(ctx context.Context, p *partition, now time.Time) {
-	kept := p.waiting[:0]
-	stopped := false
+	n := 0
 	for _, it := range p.waiting {
-		if stopped || p.busy[it.key] {
-			kept = append(kept, it)
-			continue
-		}
 		if it.due.After(now) || p.running >= r.cfg.Concurrency {
-			stopped = true
-			kept = append(kept, it)
-			continue
+			break
 		}
-		it.started = true
-		p.busy[it.key] = true
+		ks := p.keys[it.key]
+		ks.inWaiting, ks.running = false, true
 		p.running++
 		r.inflight++
 		go r.work(ctx, p, it)
+		n++
 	}
-	clear(p.waiting[len(kept):])
-	p.waiting = kept
-}
-
-// head is the first waiting record whose key is free: the one whose due time
-// decides when the partition can move on.
-func (p *partition) head() *item {
-	for _, it := range p.waiting {
-		if !p.busy[it.key] {
-			return it
-		}
-	}
-	return nil
+	clear(p.waiting[:n])
+	p.waiting = p.waiting[n:]
 }
 
 func (r *Runner) work(ctx context.Context, p *partition, it *item) {
@@ -602,7 +630,13 @@ func (r *Runner) maybeFlush(final bool) error {
 		return nil
 	}
 	r.stats.Committed.Add(1)
+	r.doneHeld = 0
 	for _, fp := range plans {
+		for _, it := range fp.keep {
+			if it.done {
+				r.doneHeld++
+			}
+		}
 		p := fp.p
 		p.items, p.done = fp.keep, fp.done
 		p.committedMark, p.committedDone = fp.mark, fp.done.clone()
@@ -682,6 +716,7 @@ func (r *Runner) reset() {
 	}
 	r.seedMu.Unlock()
 	r.parts = make(map[int32]*partition)
+	r.doneHeld = 0
 	if len(resume) > 0 {
 		r.sess.Client().ResumeFetchPartitions(map[string][]int32{r.cfg.Topic: resume})
 	}

@@ -201,6 +201,7 @@ type receiver struct {
 	mu      sync.Mutex
 	hits    []hit
 	counts  map[string]int // requests per webhook-id
+	ok      map[string]int // 2xx answers per webhook-id
 	badSigs int
 	respond func(id string, attempt int) int
 	// retryAfter, when set, is sent as Retry-After with every 429 and 503.
@@ -217,7 +218,7 @@ func newReceiver(t *testing.T, respond func(id string, attempt int) int) *receiv
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := &receiver{secret: secret, wh: wh, counts: make(map[string]int), respond: respond}
+	rc := &receiver{secret: secret, wh: wh, counts: make(map[string]int), ok: make(map[string]int), respond: respond}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -251,6 +252,11 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if status < 0 { // hang until the client gives up
 		<-r.Context().Done()
 		return
+	}
+	if status >= 200 && status < 300 {
+		rc.mu.Lock()
+		rc.ok[id]++
+		rc.mu.Unlock()
 	}
 	if retryAfter != "" && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable) {
 		w.Header().Set("Retry-After", retryAfter)

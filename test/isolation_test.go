@@ -65,20 +65,22 @@ func TestSlowEndpointBarelySlowsAHealthyOneOnTheSamePartition(t *testing.T) {
 		t.Skip("compares two full runs")
 	}
 	const n = 3000
-	// Best of two runs each, to keep a noisy machine out of the comparison.
-	best := func(slow int) time.Duration {
-		var b time.Duration
-		for i := range 2 {
+	// Best of three runs each, alternating, to keep a noisy machine out of
+	// the comparison.
+	var base, withSlow time.Duration
+	for i := range 3 {
+		for _, slow := range []int{0, 100} {
 			var d time.Duration
 			t.Run(fmt.Sprintf("slow=%d/run=%d", slow, i), func(t *testing.T) { d = healthyRun(t, n, slow) })
-			if b == 0 || d < b {
-				b = d
+			best := &base
+			if slow > 0 {
+				best = &withSlow
+			}
+			if *best == 0 || d < *best {
+				*best = d
 			}
 		}
-		return b
 	}
-	base := best(0)
-	withSlow := best(100)
 	ratio := float64(withSlow) / float64(base)
 	t.Logf("healthy endpoint, %d events on one partition: alone %v, beside a hanging endpoint %v (ratio %.2f)", n, base, withSlow, ratio)
 	if ratio > 1.2 {

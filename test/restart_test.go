@@ -1,0 +1,232 @@
+package test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/processors"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// hooklineBinary builds cmd/hookline once per test run.
+func hooklineBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "hookline-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "hookline")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/hookline/hookline/cmd/hookline").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v: %s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// serveProc is one `hookline serve` process.
+type serveProc struct {
+	t    *testing.T
+	args []string
+	api  string
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+}
+
+func newServeProc(t *testing.T, extra ...string) *serveProc {
+	api, metrics := freeAddr(t), freeAddr(t)
+	args := append([]string{"serve",
+		"--listen", api, "--metrics-listen", metrics,
+		"--tier-scale", strconv.FormatFloat(testScale, 'f', -1, 64),
+		"--partitions", "4", "--shutdown-grace", "5s", "--log-level", "warn",
+	}, extra...)
+	if b := testBrokers(t); b != nil {
+		args = append(args, "--brokers", b[0])
+	}
+	return &serveProc{t: t, args: args, api: "http://" + api}
+}
+
+func (s *serveProc) start() {
+	s.t.Helper()
+	s.log = new(bytes.Buffer)
+	s.cmd = exec.Command(hooklineBinary(s.t), s.args...)
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { _ = s.cmd.Process.Kill(); _ = s.cmd.Wait() })
+	metrics := s.args[4]
+	waitFor(s.t, 60*time.Second, "serve /readyz", func() bool {
+		resp, err := http.Get("http://" + metrics + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+func (s *serveProc) kill() {
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+}
+
+func (s *serveProc) post(path string, v any) (int, []byte, error) {
+	body, _ := json.Marshal(v)
+	resp, err := http.Post(s.api+path, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, data, nil
+}
+
+// SIGKILL `hookline serve` in the middle of a run, twice, and start it again
+// on the same data dir: every accepted event is delivered or dead-lettered.
+func TestServeKilledMidRunLosesNothing(t *testing.T) {
+	dataDir := t.TempDir()
+	kafka := freeAddr(t)
+	prefix := fmt.Sprintf("r%d.", rand.IntN(1e6))
+	proc := newServeProc(t, "--data-dir", dataDir, "--kafka-listen", kafka, "--instance-id", "restart-test", "--topic-prefix", prefix)
+	brokers := []string{kafka}
+	if b := testBrokers(t); b != nil {
+		brokers = b
+	}
+	proc.start()
+
+	healthy := newReceiver(t, nil)
+	flaky := newReceiver(t, func(string, int) int {
+		if rand.Float64() < 0.3 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	dead := newReceiver(t, func(string, int) int { return http.StatusInternalServerError })
+	rcs := map[string]*receiver{"healthy": healthy, "flaky": flaky, "dead": dead}
+	for id, rc := range rcs {
+		status, body, err := proc.post("/v1/endpoints", map[string]any{"id": id, "url": rc.url, "secret": rc.secret, "timeout_ms": 1000})
+		if err != nil || status != http.StatusCreated {
+			t.Fatalf("create endpoint %s: %d %s %v", id, status, body, err)
+		}
+	}
+
+	const n = 1500
+	ids := []string{"healthy", "flaky", "dead"}
+	accepted := make(map[string]string) // event id -> endpoint
+	killAt := map[int]bool{400 + rand.IntN(200): true, 900 + rand.IntN(200): true}
+	kills := 0
+	for i := 0; i < n; i++ {
+		if killAt[i] {
+			proc.kill()
+			kills++
+			proc.start()
+		}
+		id := fmt.Sprintf("evt-%05d", i)
+		ep := ids[i%len(ids)]
+		status, body, err := proc.post("/v1/events", map[string]any{"id": id, "type": "test.event", "endpoint_id": ep, "payload": map[string]int{"n": i}})
+		if err != nil || status != http.StatusAccepted {
+			t.Fatalf("send %s: %d %s %v", id, status, body, err)
+		}
+		accepted[id] = ep
+	}
+
+	// Settle: delivered (a 2xx answer) or dead-lettered (committed in the DLQ).
+	dlqTopic := prefix + "dlq"
+	var inDLQ map[string]bool
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		inDLQ = make(map[string]bool)
+		for _, r := range readTopic(t, brokers, dlqTopic, 1<<30, 2*time.Second) {
+			st, err := processors.ParseRetryState(r.Headers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ev struct {
+				ID string `json:"id"`
+			}
+			_ = json.Unmarshal(r.Value, &ev)
+			if inDLQ[ev.ID] {
+				t.Errorf("%s is in the DLQ twice", ev.ID)
+			}
+			inDLQ[ev.ID] = st.EndpointID != ""
+		}
+		lost := 0
+		for id := range accepted {
+			if !deliveredTo(rcs[accepted[id]], id) && !inDLQ[id] {
+				lost++
+			}
+		}
+		if lost == 0 || time.Now().After(deadline) {
+			delivered, dup := 0, 0
+			for id, ep := range accepted {
+				_, counts, _ := rcs[ep].snapshot()
+				if deliveredTo(rcs[ep], id) {
+					delivered++
+				}
+				if ep == "healthy" && counts[id] > 1 {
+					dup += counts[id] - 1
+				}
+			}
+			t.Logf("kills %d, sent %d, delivered %d, dead-lettered %d, lost %d, repeated deliveries to the healthy endpoint %d",
+				kills, len(accepted), delivered, len(inDLQ), lost, dup)
+			if lost > 0 {
+				t.Fatalf("%d accepted events neither delivered nor dead-lettered", lost)
+			}
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	proc.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- proc.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve after SIGTERM: %v\n%s", err, proc.log)
+		}
+	case <-time.After(20 * time.Second):
+		t.Errorf("serve did not stop within 20s of SIGTERM")
+	}
+}
+
+// deliveredTo reports whether rc answered a request for id with 2xx. The
+// flaky receiver answers at random, so it keeps its own answers.
+func deliveredTo(rc *receiver, id string) bool {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.ok[id] > 0
+}
