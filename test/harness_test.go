@@ -24,6 +24,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookline/hookline/analytics"
 	"github.com/hookline/hookline/config"
 	"github.com/hookline/hookline/endpoints"
 	"github.com/hookline/hookline/pipeline"
@@ -81,9 +82,8 @@ type harness struct {
 // start runs a service in this process until the test ends.
 func start(t *testing.T, cfg config.Config) *harness {
 	t.Helper()
-	level := slog.LevelWarn
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
-	svc, err := pipeline.NewService(pipeline.Options{Config: cfg, Logger: log})
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	svc, err := pipeline.NewService(pipeline.Options{Config: cfg, Logger: log, Extra: analytics.Extras(cfg)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/hookline/hookline/analytics"
+)
+
+// runStats runs queries of the analyst pack and prints their results.
+func runStats(ctx context.Context, args []string) error {
+	return stats(ctx, args, os.Stdout)
+}
+
+func stats(ctx context.Context, args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("stats", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: hookline stats [--clickhouse HOST:PORT] [--database NAME] [--endpoint ID] [--tenant T] [--since 1h] [--query NAME] [--json]")
+		fmt.Fprintln(fs.Output(), "Runs the core queries of the analyst pack (or one named query) and prints tables.")
+		fs.PrintDefaults()
+	}
+	addr := fs.String("clickhouse", defaultClickHouseAddr(), "ClickHouse native-protocol address (env HOOKLINE_CLICKHOUSE)")
+	db := fs.String("database", analytics.DefaultDatabase, "ClickHouse database")
+	endpoint := fs.String("endpoint", "", "only this endpoint id")
+	tenant := fs.String("tenant", "", "only this tenant")
+	since := fs.Duration("since", analytics.DefaultWindow, "how far back to look")
+	limit := fs.Uint("limit", 20, "rows for queries that rank (tenants)")
+	queryName := fs.String("query", "", "run only this query of the pack (see --list)")
+	list := fs.Bool("list", false, "list the queries of the pack and exit")
+	asJSON := fs.Bool("json", false, "print JSON instead of tables")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("stats: unexpected arguments %q", fs.Args())
+	case *since <= 0:
+		return fmt.Errorf("stats: --since: must be positive, got %s", *since)
+	case *limit == 0 || *limit > 1<<31:
+		return fmt.Errorf("stats: --limit: must be between 1 and %d, got %d", 1<<31, *limit)
+	}
+	if *list {
+		return listQueries(w)
+	}
+	queries, err := selectQueries(*queryName)
+	if err != nil {
+		return fmt.Errorf("stats: %w", err)
+	}
+	conn, err := analytics.Open(ctx, *addr)
+	if err != nil {
+		return fmt.Errorf("stats: %w", err)
+	}
+	defer conn.Close()
+	now := time.Now()
+	p := analytics.Params{
+		Database: *db,
+		From:     now.Add(-*since),
+		To:       now.Add(time.Minute),
+		Endpoint: *endpoint,
+		Tenant:   *tenant,
+		Limit:    uint32(*limit),
+	}
+	var results []analytics.Result
+	for _, q := range queries {
+		r, err := analytics.RunQuery(ctx, conn, q, p)
+		if err != nil {
+			return fmt.Errorf("stats: %w", err)
+		}
+		results = append(results, r)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(results)
+	}
+	fmt.Fprintf(w, "hookline stats: %s on %s, since %s", *db, *addr, p.From.UTC().Format(time.RFC3339))
+	if *endpoint != "" {
+		fmt.Fprintf(w, ", endpoint %s", *endpoint)
+	}
+	if *tenant != "" {
+		fmt.Fprintf(w, ", tenant %s", *tenant)
+	}
+	fmt.Fprint(w, "\n\n")
+	for _, r := range results {
+		if err := r.WriteText(w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// selectQueries returns the named query, or the core ones when name is "".
+func selectQueries(name string) ([]analytics.Query, error) {
+	if name != "" {
+		q, err := analytics.LookupQuery(name)
+		if err != nil {
+			return nil, err
+		}
+		return []analytics.Query{q}, nil
+	}
+	all, err := analytics.Queries()
+	if err != nil {
+		return nil, err
+	}
+	var core []analytics.Query
+	for _, q := range all {
+		if q.Core {
+			core = append(core, q)
+		}
+	}
+	return core, nil
+}
+
+func listQueries(w io.Writer) error {
+	qs, err := analytics.Queries()
+	if err != nil {
+		return err
+	}
+	for _, q := range qs {
+		mark := " "
+		if q.Core {
+			mark = "*"
+		}
+		fmt.Fprintf(w, "%s %-24s %s\n", mark, q.Name, q.Title)
+	}
+	fmt.Fprintln(w, "(* run by default; the SQL is in analytics/queries/)")
+	return nil
+}

@@ -1,0 +1,80 @@
+package test
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/analytics"
+)
+
+// clickhouseAddr returns the ClickHouse server to test against; when CI says
+// it is required, its absence fails the test.
+func clickhouseAddr(t *testing.T) string {
+	t.Helper()
+	addr := os.Getenv("HOOKLINE_TEST_CLICKHOUSE")
+	if addr == "" {
+		if os.Getenv("HOOKLINE_REQUIRE_CLICKHOUSE") != "" {
+			t.Fatal("HOOKLINE_REQUIRE_CLICKHOUSE is set but HOOKLINE_TEST_CLICKHOUSE is empty: start it with deploy/clickhouse/clickhouse.sh start")
+		}
+		t.Skip("HOOKLINE_TEST_CLICKHOUSE is not set")
+	}
+	return addr
+}
+
+// After a run with healthy, flaky and dead endpoints, ClickHouse holds one
+// row per attempt: its counts per outcome equal the attempts topic's.
+func TestClickHouseRowsMatchThePipelineAttempts(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.ClickHouse = clickhouseAddr(t)
+	cfg.ClickHouseDatabase = fmt.Sprintf("e2e_%d", rand.IntN(1e9))
+	h := start(t, cfg)
+	conn, err := analytics.Open(t.Context(), cfg.ClickHouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Cleanup(func() { _ = conn.Exec(t.Context(), "DROP DATABASE IF EXISTS "+cfg.ClickHouseDatabase) })
+
+	h.addEndpoint("healthy", newReceiver(t, nil), time.Second)
+	h.addEndpoint("flaky", newReceiver(t, func(string, int) int {
+		if rand.Float64() < 0.5 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	}), time.Second)
+	h.addEndpoint("dead", newReceiver(t, func(string, int) int { return http.StatusBadGateway }), time.Second)
+	const n = 300
+	eps := []string{"healthy", "flaky", "dead"}
+	for i := range n {
+		h.send(fmt.Sprintf("evt-%d", i), eps[i%3], fmt.Sprint("k", i%7), map[string]int{"n": i})
+	}
+	// Every event settles: delivered, or dead-lettered after the last tier.
+	dead := n / 3
+	h.readTopic(h.env.Topics.DLQ, dead, 60*time.Second)
+
+	want := make(map[string]uint64)
+	var total int
+	waitFor(t, 30*time.Second, "attempt records to stop changing", func() bool {
+		atts := h.attempts(1<<30, time.Second)
+		if len(atts) != total || total == 0 {
+			total = len(atts)
+			return false
+		}
+		clear(want)
+		for _, a := range atts {
+			want[string(a.Outcome)]++
+		}
+		return true
+	})
+	var got map[string]uint64
+	waitFor(t, 60*time.Second, "ClickHouse to hold every attempt", func() bool {
+		got, err = analytics.CountByOutcome(t.Context(), conn, cfg.ClickHouseDatabase)
+		return err == nil && maps.Equal(got, want)
+	})
+	t.Logf("attempts per outcome, topic %v, ClickHouse %v", want, got)
+}
