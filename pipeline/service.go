@@ -235,6 +235,7 @@ func (s *Service) Run(ctx context.Context) error {
 	_ = metricsSrv.Shutdown(shutdownCtx)
 	cancelBG()
 	wg.Wait()
+	s.log.Info("stopped")
 	return runErr
 }
 

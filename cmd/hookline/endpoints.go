@@ -76,20 +76,26 @@ func runEndpoints(ctx context.Context, args []string) error {
 		fs.BoolVar(enabled, "enabled", true, "enable or disable the endpoint")
 		fs.StringVar(addSecret, "add-secret", "", "add a signing `secret`; deliveries carry one signature per secret")
 	}
+	// Accept the ID before the flags too: "update ID --url ..." reads naturally.
+	var lead []string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		lead, args = args[:1], args[1:]
+	}
 	cfg, err := config.Load(fs, args, nil)
 	if err != nil {
 		return err
 	}
+	positional := append(lead, fs.Args()...)
 	set := func(name string) bool {
 		found := false
 		fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
 		return found
 	}
 	argID := func() (string, error) {
-		if fs.NArg() != 1 {
-			return "", fmt.Errorf("endpoints %s: want exactly one endpoint ID argument, got %d", sub, fs.NArg())
+		if len(positional) != 1 {
+			return "", fmt.Errorf("endpoints %s: want exactly one endpoint ID argument, got %d", sub, len(positional))
 		}
-		return fs.Arg(0), nil
+		return positional[0], nil
 	}
 
 	cl, topicSet, err := connect(cfg)
@@ -109,8 +115,8 @@ func runEndpoints(ctx context.Context, args []string) error {
 
 	switch sub {
 	case "add":
-		if fs.NArg() != 0 {
-			return fmt.Errorf("endpoints add: unexpected argument %q (flags go before arguments)", fs.Arg(0))
+		if len(positional) != 0 {
+			return fmt.Errorf("endpoints add: unexpected argument %q (give the id with --id)", positional[0])
 		}
 		e := endpoints.Endpoint{ID: *id, URL: *url, Tenant: *tenant, Enabled: true, TimeoutMS: int(*timeout / time.Millisecond)}
 		if e.ID == "" {
