@@ -21,7 +21,6 @@ import (
 	"github.com/hookline/hookline/config"
 	"github.com/hookline/hookline/endpoints"
 	"github.com/hookline/hookline/envelope"
-	"github.com/hookline/hookline/pipeline"
 	"github.com/hookline/hookline/processors"
 )
 
@@ -43,16 +42,11 @@ written to the events topic, signed, POSTed to a local receiver, attempts
 recorded, offsets committed) and, in the same run, the raw loopback HTTP POST
 rate of this machine against the same receiver with the same concurrency.
 Prints both and their ratio.`)
-	d := config.Default()
-	d.KafkaListen = "127.0.0.1:0"
-	d.Listen = "127.0.0.1:0"
-	d.MetricsListen = "127.0.0.1:0"
-	tmp, err := os.MkdirTemp("", "hookline-bench-")
+	d, cleanup, err := localDefaults("bench")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	d.DataDir = tmp // a fresh broker each run, unless --data-dir says otherwise
+	defer cleanup()
 	d.LogLevel = "warn"
 	d.RegisterFlags(fs)
 	events := fs.Int("events", 20000, "events to deliver")
@@ -83,16 +77,9 @@ Prints both and their ratio.`)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	svc, err := pipeline.NewService(pipeline.Options{Config: cfg, Logger: newLogger(cfg), Registry: newPromRegistry()})
+	svc, svcErr, err := startLocal(ctx, cfg)
 	if err != nil {
 		return err
-	}
-	svcErr := make(chan error, 1)
-	go func() { svcErr <- svc.Run(ctx) }()
-	select {
-	case <-svc.Ready():
-	case err := <-svcErr:
-		return fmt.Errorf("pipeline stopped before it was ready: %w", err)
 	}
 	env := svc.Env()
 	secret, _ := endpoints.GenerateSecret()

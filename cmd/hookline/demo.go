@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,7 +23,6 @@ import (
 
 	"github.com/hookline/hookline/analytics"
 	"github.com/hookline/hookline/config"
-	"github.com/hookline/hookline/pipeline"
 	"github.com/hookline/hookline/processors"
 	"github.com/hookline/hookline/signature"
 )
@@ -52,17 +50,12 @@ pipeline and local receivers (healthy, flaky and one dead), sends --events
 through the ingest API, shows progress and prints a summary. The receivers
 verify every signature. Retry tiers are scaled (--tier-scale) so that the
 whole schedule fits in well under a minute.`)
-	d := config.Default()
-	d.TierScale = demoTierScale
-	d.KafkaListen = "127.0.0.1:0"
-	d.Listen = "127.0.0.1:0"
-	d.MetricsListen = "127.0.0.1:0"
-	tmp, err := os.MkdirTemp("", "hookline-demo-")
+	d, cleanup, err := localDefaults("demo")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	d.DataDir = tmp      // a fresh broker each run, unless --data-dir says otherwise
+	defer cleanup()
+	d.TierScale = demoTierScale
 	d.LogLevel = "error" // the progress lines and the summary say what matters
 	d.BreakerCooldown = time.Second
 	d.RegisterFlags(fs)
@@ -85,18 +78,9 @@ whole schedule fits in well under a minute.`)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	svc, err := pipeline.NewService(pipeline.Options{Config: cfg, Logger: newLogger(cfg), Registry: newPromRegistry(), Extra: analytics.Extras(cfg)})
+	svc, svcErr, err := startLocal(ctx, cfg)
 	if err != nil {
 		return err
-	}
-	svcErr := make(chan error, 1)
-	go func() { svcErr <- svc.Run(ctx) }()
-	select {
-	case <-svc.Ready():
-	case err := <-svcErr:
-		return fmt.Errorf("pipeline stopped before it was ready: %w", err)
-	case <-time.After(time.Minute):
-		return errors.New("pipeline not ready within a minute")
 	}
 	fmt.Fprintf(progress, "demo: pipeline ready (ingest http://%s, metrics http://%s/metrics)\n", svc.IngestAddr(), svc.MetricsAddr())
 
