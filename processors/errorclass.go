@@ -20,4 +20,7 @@ const (
 	ClassEndpointMissing  ErrorClass = "endpoint_missing"
 	ClassMalformed        ErrorClass = "malformed_record"
 	ClassNoSecret         ErrorClass = "no_secret"
+	// ClassDestinationRefused: the endpoint's address is loopback, private,
+	// link-local or otherwise refused by the destination policy.
+	ClassDestinationRefused ErrorClass = "destination_refused"
 )

@@ -5,7 +5,8 @@
 // beside it. All of them have the same partition count, because a record
 // moves to the same partition number in the next topic, so a key never
 // changes owner. The endpoints registry is one compacted partition, so that
-// it is totally ordered.
+// it is totally ordered. The audit topic (one partition, kept forever)
+// records every DLQ replay and its progress.
 package topics
 
 import (
@@ -38,7 +39,9 @@ type Set struct {
 	DLQ       string
 	Attempts  string
 	Endpoints string
-	Tiers     []Tier
+	// Audit records DLQ replays: who, when, what, how far (package dlq).
+	Audit string
+	Tiers []Tier
 	// Partitions of events, every tier, the DLQ and attempts.
 	Partitions int32
 	// Replication of created topics; -1 is the broker default.
@@ -83,6 +86,7 @@ func New(prefix string, delays []time.Duration, scale float64, partitions int32,
 		DLQ:         prefix + "dlq",
 		Attempts:    prefix + "attempts",
 		Endpoints:   prefix + "endpoints",
+		Audit:       prefix + "audit",
 		Partitions:  partitions,
 		Replication: replication,
 	}
@@ -97,14 +101,14 @@ func New(prefix string, delays []time.Duration, scale float64, partitions int32,
 	return s
 }
 
-// All returns every topic name: events, the tiers in order, dlq, attempts
-// and endpoints.
+// All returns every topic name: events, the tiers in order, dlq, attempts,
+// endpoints and audit.
 func (s Set) All() []string {
 	all := []string{s.Events}
 	for _, t := range s.Tiers {
 		all = append(all, t.Topic)
 	}
-	return append(all, s.DLQ, s.Attempts, s.Endpoints)
+	return append(all, s.DLQ, s.Attempts, s.Endpoints, s.Audit)
 }
 
 // TierIndex returns the index in Tiers of the tier whose topic is topic, or
@@ -172,6 +176,13 @@ func (s Set) specs() []spec {
 			topic:      s.Endpoints,
 			partitions: 1,
 			configs:    map[string]*string{"cleanup.policy": ptr("compact")},
+		},
+		// The replay audit trail is kept until an operator deletes it;
+		// one partition keeps a replay's records in order.
+		spec{
+			topic:      s.Audit,
+			partitions: 1,
+			configs:    map[string]*string{"retention.ms": ptr("-1"), "retention.bytes": ptr("-1")},
 		},
 	)
 }
@@ -292,6 +303,9 @@ func (s Set) check(sp spec, have int32) error {
 			sp.topic, have, sp.partitions, ErrPartitionMismatch)
 	case sp.chain:
 		return fmt.Errorf("topic %s has %d partitions, want %d: retry tiers and the DLQ must match the events topic: %w",
+			sp.topic, have, sp.partitions, ErrPartitionMismatch)
+	case sp.topic == s.Audit:
+		return fmt.Errorf("topic %s has %d partitions, want %d: the replay audit trail must be totally ordered: %w",
 			sp.topic, have, sp.partitions, ErrPartitionMismatch)
 	default:
 		return fmt.Errorf("topic %s has %d partitions, want %d: the endpoint registry must be totally ordered: %w",

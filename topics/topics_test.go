@@ -46,7 +46,7 @@ func TestNew(t *testing.T) {
 	wantAll := []string{
 		"hookline.events",
 		"hookline.retry.30s", "hookline.retry.2m", "hookline.retry.10m", "hookline.retry.1h",
-		"hookline.dlq", "hookline.attempts", "hookline.endpoints",
+		"hookline.dlq", "hookline.attempts", "hookline.endpoints", "hookline.audit",
 	}
 	if got := s.All(); !reflect.DeepEqual(got, wantAll) {
 		t.Errorf("All() = %q, want %q", got, wantAll)
@@ -66,7 +66,7 @@ func TestNew(t *testing.T) {
 			t.Errorf("TierIndex(%q) = %d, want %d", topic, got, want)
 		}
 	}
-	if got := New("x.", nil, 1, 1, 1).All(); !reflect.DeepEqual(got, []string{"x.events", "x.dlq", "x.attempts", "x.endpoints"}) {
+	if got := New("x.", nil, 1, 1, 1).All(); !reflect.DeepEqual(got, []string{"x.events", "x.dlq", "x.attempts", "x.endpoints", "x.audit"}) {
 		t.Errorf("All() without tiers = %q", got)
 	}
 }
@@ -126,6 +126,7 @@ func TestProvision(t *testing.T) {
 		want[topic] = 8
 	}
 	want[s.Endpoints] = 1
+	want[s.Audit] = 1
 	if got := partitionCounts(t, adm, s.All()...); !reflect.DeepEqual(got, want) {
 		t.Errorf("partition counts = %v, want %v", got, want)
 	}
@@ -141,6 +142,7 @@ func TestProvision(t *testing.T) {
 		s.DLQ:            {"retention.ms": "-1", "retention.bytes": "-1"},
 		s.Attempts:       {"retention.ms": "604800000"},
 		s.Endpoints:      {"cleanup.policy": "compact"},
+		s.Audit:          {"retention.ms": "-1", "retention.bytes": "-1"},
 	}
 	for _, rc := range rcs {
 		if rc.Err != nil {

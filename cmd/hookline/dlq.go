@@ -82,14 +82,14 @@ func (f *dlqFilterFlags) filter(now time.Time) (dlq.Filter, error) {
 	if f.since != "" {
 		t, err := dlq.ParseTime(f.since, now)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("--since: %w", err))
+			errs = append(errs, fmt.Errorf("%w (--since)", err))
 		}
 		out.Since = t
 	}
 	if f.until != "" {
 		t, err := dlq.ParseTime(f.until, now)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("--until: %w", err))
+			errs = append(errs, fmt.Errorf("%w (--until)", err))
 		}
 		out.Until = t
 	}
@@ -155,7 +155,7 @@ func runDLQ(ctx context.Context, args []string) error {
 	}
 	if fs.NArg() != wantArgs {
 		if wantArgs == 1 {
-			return fmt.Errorf("dlq show: want exactly one <event-id | partition:offset> argument, got %d", fs.NArg())
+			return fmt.Errorf("dlq show: want exactly one <event-id | partition:offset> argument, got %d (flags go before the argument)", fs.NArg())
 		}
 		return fmt.Errorf("dlq %s: unexpected argument %q (flags go before arguments)", sub, fs.Arg(0))
 	}
@@ -300,13 +300,17 @@ func dlqShow(ctx context.Context, d *dlq.Client, cfg config.Config, ref string, 
 	}
 	var history func(eventID, endpointID string) ([]dlq.AttemptRow, error)
 	if cfg.ClickHouse != "" {
+		if err := analytics.CheckDatabaseName(cfg.ClickHouseDatabase); err != nil {
+			return err
+		}
+		table := cfg.ClickHouseDatabase + "." + analytics.TableAttempts
 		conn, err := analytics.Open(ctx, cfg.ClickHouse)
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
 		history = func(eventID, endpointID string) ([]dlq.AttemptRow, error) {
-			return dlq.AttemptHistory(ctx, conn, cfg.ClickHouseDatabase, eventID, endpointID)
+			return dlq.AttemptHistory(ctx, conn, table, eventID, endpointID)
 		}
 	}
 	for i, e := range entries {

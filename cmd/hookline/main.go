@@ -22,6 +22,7 @@ func commands() []command {
 		{"serve", "run the pipeline: ingest API, delivery stages, metrics (embedded Kafka unless --brokers)", runServe},
 		{"demo", "run the pipeline end to end on the embedded broker against built-in receivers", runDemo},
 		{"endpoints", "manage endpoints: add, list, get, update, delete", runEndpoints},
+		{"dlq", "list, show, stats and replay the dead-letter topic; replay audit trail", runDLQ},
 		{"bench", "measure end-to-end deliveries per second against the raw HTTP POST rate", runBench},
 		{"migrate", "create or upgrade the ClickHouse schema", runMigrate},
 		{"stats", "print delivery health from ClickHouse", runStats},
