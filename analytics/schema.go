@@ -90,6 +90,7 @@ type migration struct {
 var migrations = []migration{
 	{1, "attempts and rejected records", migrateAttempts},
 	{2, "per-minute rollup", migrateRollup},
+	{3, "dlq replay audit", migrateReplays},
 }
 
 // SchemaVersion is the newest schema version Migrate applies.

@@ -224,9 +224,17 @@ func runDLQ(ctx context.Context, args []string) error {
 		fmt.Fprintf(out, "wrote %d records to %s in %v\n", *count, set.DLQ, time.Since(start).Round(time.Millisecond))
 		return nil
 	default:
-		return dlqReplay(ctx, d, dlq.ReplayOptions{
-			ID: *replayID, Operator: *operator, Target: dlq.Target(*to), Filter: filter, DryRun: *dryRun, Rate: *rate,
+		id := *replayID
+		if id == "" {
+			id = dlq.NewReplayID(time.Now())
+		}
+		err := dlqReplay(ctx, d, dlq.ReplayOptions{
+			ID: id, Operator: *operator, Target: dlq.Target(*to), Filter: filter, DryRun: *dryRun, Rate: *rate,
 		}, out)
+		if cfg.ClickHouse != "" && !*dryRun {
+			err = errors.Join(err, auditToClickHouse(ctx, cfg, d, id))
+		}
+		return err
 	}
 }
 
@@ -480,6 +488,40 @@ func dlqReplay(ctx context.Context, d *dlq.Client, o dlq.ReplayOptions, out *buf
 			res.ReplayID, verb, res.Outcome, res.Sent, res.Topic, res.Skipped, res.Filter)
 	}
 	return nil
+}
+
+// auditToClickHouse copies the replay's latest audit record (whatever its
+// outcome, interrupted included) into the ClickHouse audit table.
+func auditToClickHouse(ctx context.Context, cfg config.Config, d *dlq.Client, replayID string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	rs, err := d.Replays(ctx)
+	if err != nil {
+		return fmt.Errorf("read the audit topic for clickhouse: %w", err)
+	}
+	var latest *dlq.AuditRecord
+	for i := range rs {
+		if rs[i].Latest.ReplayID == replayID {
+			latest = &rs[i].Latest
+		}
+	}
+	if latest == nil {
+		return nil // nothing was recorded: the replay did not start
+	}
+	conn, err := analytics.Open(ctx, cfg.ClickHouse)
+	if err != nil {
+		return fmt.Errorf("clickhouse %s: %w", cfg.ClickHouse, err)
+	}
+	defer conn.Close()
+	if err := analytics.Migrate(ctx, conn, cfg.ClickHouseDatabase); err != nil {
+		return err
+	}
+	return analytics.RecordReplay(ctx, conn, cfg.ClickHouseDatabase, analytics.ReplayRow{
+		ReplayID: latest.ReplayID, Operator: latest.Operator, StartedAt: latest.StartedAt, At: latest.At,
+		Target: string(latest.Target), Topic: latest.Topic, Filters: latest.Filter.String(),
+		Matched: uint64(latest.Matched), Sent: uint64(latest.Sent), Skipped: uint64(latest.Skipped),
+		Runs: uint32(latest.Runs), Outcome: string(latest.Outcome), Error: latest.Error,
+	})
 }
 
 // progressView draws replay progress: a bar redrawn in place on a
