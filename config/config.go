@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -85,6 +86,34 @@ type Config struct {
 	// ClickHouseDatabase is the database holding the attempts tables.
 	ClickHouseDatabase string `yaml:"clickhouse_database"`
 
+	// AllowPrivateDestinations lets deliveries reach loopback, private,
+	// link-local and other special addresses. For local development only:
+	// with it, anyone who can register an endpoint can make hookline POST
+	// into its own network (cloud metadata at 169.254.169.254 included).
+	AllowPrivateDestinations bool `yaml:"allow_private_destinations"`
+	// AllowDestinations are CIDRs that deliveries may reach although the
+	// SSRF guard refuses them otherwise (an internal receiver's subnet).
+	AllowDestinations []string `yaml:"allow_destinations"`
+
+	// SecretKey encrypts endpoint signing secrets in the endpoints topic:
+	// the standard base64 of 32 random bytes. Several comma-separated keys
+	// rotate it: the first encrypts, every one decrypts. Prefer the
+	// environment (HOOKLINE_SECRET_KEY) or SecretKeyFile to a flag.
+	SecretKey string `yaml:"secret_key"`
+	// SecretKeyFile holds the key(s) of SecretKey instead, one per line.
+	SecretKeyFile string `yaml:"secret_key_file"`
+
+	// Tokens are the bearer tokens of the ingest and admin API, stored as
+	// SHA-256 hashes. None configured: the API is open (a startup warning
+	// says so).
+	Tokens []Token `yaml:"tokens"`
+	// TokenRateLimit is the requests per second each token may make; 0 is
+	// unlimited.
+	TokenRateLimit float64 `yaml:"token_rate_limit"`
+	// TokenBurst is how many requests a token may make at once above its
+	// rate.
+	TokenBurst int `yaml:"token_burst"`
+
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text or json.
@@ -126,6 +155,8 @@ func Default() Config {
 		ShutdownGrace:      15 * time.Second,
 		InstanceID:         defaultInstanceID(),
 		ClickHouseDatabase: "hookline",
+		TokenRateLimit:     100,
+		TokenBurst:         200,
 		LogLevel:           "info",
 		LogFormat:          "text",
 	}
@@ -277,6 +308,31 @@ func (c Config) Validate() error {
 	}
 	if !isIdentifier(c.ClickHouseDatabase) {
 		bad("clickhouse_database", "must be a plain identifier (letters, digits, _; not starting with a digit), got %q", c.ClickHouseDatabase)
+	}
+
+	for i, cidr := range c.AllowDestinations {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			bad(fmt.Sprintf("allow_destinations[%d]", i), "want a CIDR such as 10.1.2.0/24 or fd00::/64, got %q", cidr)
+		}
+	}
+	if c.SecretKey != "" && c.SecretKeyFile != "" {
+		bad("secret_key", "set secret_key or secret_key_file, not both")
+	}
+	if c.SecretKey != "" {
+		if _, err := ParseSecretKeys(c.SecretKey); err != nil {
+			bad("secret_key", "%v", err)
+		}
+	}
+	for i, t := range c.Tokens {
+		if err := t.check(); err != nil {
+			bad(fmt.Sprintf("tokens[%d]", i), "%v", err)
+		}
+	}
+	if !(c.TokenRateLimit >= 0) || math.IsInf(c.TokenRateLimit, 0) {
+		bad("token_rate_limit", "must be 0 (unlimited) or a positive number, got %v", c.TokenRateLimit)
+	}
+	if c.TokenRateLimit > 0 && c.TokenBurst < 1 {
+		bad("token_burst", "must be at least 1 when token_rate_limit is set, got %d", c.TokenBurst)
 	}
 
 	switch c.LogLevel {

@@ -29,6 +29,8 @@ type field struct {
 	usage string
 	set   func(c *Config, s string) error
 	get   func(c *Config) string
+	// isBool lets the flag stand alone: --allow-private-destinations.
+	isBool bool
 }
 
 func (f field) flagName() string { return strings.ReplaceAll(f.name, "_", "-") }
@@ -52,6 +54,31 @@ func bind[T any](name, usage string, ptr func(*Config) *T, parse func(string) (T
 
 func str(name, usage string, ptr func(*Config) *string) field {
 	return bind(name, usage, ptr, func(s string) (string, error) { return s, nil }, func(s string) string { return s })
+}
+
+func boolean(name, usage string, ptr func(*Config) *bool) field {
+	f := bind(name, usage, ptr, func(s string) (bool, error) {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return false, fmt.Errorf("invalid boolean %q (want true or false)", s)
+		}
+		return b, nil
+	}, strconv.FormatBool)
+	f.isBool = true
+	return f
+}
+
+// secret is a string setting whose value is never printed (flag defaults,
+// help output).
+func secret(name, usage string, ptr func(*Config) *string) field {
+	f := str(name, usage, ptr)
+	f.get = func(c *Config) string {
+		if *ptr(c) == "" {
+			return ""
+		}
+		return "(set)"
+	}
+	return f
 }
 
 func integer(name, usage string, ptr func(*Config) *int) field {
@@ -161,6 +188,13 @@ var fields = []field{
 	str("instance_id", "`id` of this process, used in transactional ids", func(c *Config) *string { return &c.InstanceID }),
 	str("clickhouse", "ClickHouse native protocol `address`; empty disables the attempt sink", func(c *Config) *string { return &c.ClickHouse }),
 	str("clickhouse_database", "ClickHouse `database` of the attempts tables", func(c *Config) *string { return &c.ClickHouseDatabase }),
+	boolean("allow_private_destinations", "let deliveries reach loopback, private and link-local addresses (local development only)", func(c *Config) *bool { return &c.AllowPrivateDestinations }),
+	list("allow_destinations", "comma-separated `CIDRs` deliveries may reach although private or otherwise refused", func(c *Config) *[]string { return &c.AllowDestinations }),
+	secret("secret_key", "base64 of a 32-byte `key` that encrypts endpoint secrets at rest; comma-separated keys rotate it (the first encrypts)", func(c *Config) *string { return &c.SecretKey }),
+	str("secret_key_file", "`file` holding the secret_key(s), one per line", func(c *Config) *string { return &c.SecretKeyFile }),
+	bind("tokens", "comma-separated API tokens `sha256hex:scope+scope[:tenant+tenant[:name]]`, scopes ingest and admin", func(c *Config) *[]Token { return &c.Tokens }, parseTokens, formatTokens),
+	float("token_rate_limit", "requests per second each API token may make; 0 is unlimited", func(c *Config) *float64 { return &c.TokenRateLimit }),
+	integer("token_burst", "requests an API token may make at once above token_rate_limit", func(c *Config) *int { return &c.TokenBurst }),
 	str("log_level", "log `level`: debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
 	str("log_format", "log `format`: text or json", func(c *Config) *string { return &c.LogFormat }),
 }
@@ -186,6 +220,9 @@ func (v *flagValue) String() string {
 	}
 	return v.f.get(&v.reg.base)
 }
+
+// IsBoolFlag lets a boolean setting's flag be given without a value.
+func (v *flagValue) IsBoolFlag() bool { return v.f.isBool }
 
 func (v *flagValue) Set(s string) error {
 	var scratch Config
@@ -325,5 +362,9 @@ func readFile(path string, cfg *Config) error {
 func (c Config) clone() Config {
 	c.Brokers = append([]string(nil), c.Brokers...)
 	c.Tiers = append([]time.Duration(nil), c.Tiers...)
+	c.AllowDestinations = append([]string(nil), c.AllowDestinations...)
+	if c.Tokens != nil {
+		c.Tokens = append([]Token(nil), c.Tokens...)
+	}
 	return c
 }

@@ -12,17 +12,73 @@ const DefaultTimeout = 15 * time.Second
 
 // Endpoint is one subscriber destination.
 type Endpoint struct {
-	ID         string   `json:"id"`
-	URL        string   `json:"url"`
-	Secrets    []string `json:"secrets"`
-	Tenant     string   `json:"tenant,omitempty"`
-	EventTypes []string `json:"event_types,omitempty"`
-	TimeoutMS  int      `json:"timeout_ms,omitempty"`
-	Enabled    bool     `json:"enabled"`
+	ID  string `json:"id"`
+	URL string `json:"url"`
+	// Secrets sign every request: "whsec_" secrets with v1 (HMAC-SHA256),
+	// "whsk_" keys with v1a (ed25519), one signature each.
+	Secrets []string `json:"secrets"`
+	// RetiringSecrets are secrets being rotated out: requests are still
+	// signed with each until it expires, so receivers can switch to the new
+	// secret at their pace. Records written before rotation existed have
+	// none, and readers that predate it ignore them.
+	RetiringSecrets []RetiringSecret `json:"retiring_secrets,omitempty"`
+	Tenant          string           `json:"tenant,omitempty"`
+	EventTypes      []string         `json:"event_types,omitempty"`
+	TimeoutMS       int              `json:"timeout_ms,omitempty"`
+	Enabled         bool             `json:"enabled"`
 	// DisabledReason says why an endpoint was disabled (for example an HTTP 410).
 	DisabledReason string    `json:"disabled_reason,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+// RetiringSecret is a secret that signs until ExpiresAt.
+type RetiringSecret struct {
+	Secret    string    `json:"secret"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// SigningSecrets are the secrets requests sent at now are signed with: the
+// current ones, then the retiring ones that have not expired.
+func (e Endpoint) SigningSecrets(now time.Time) []string {
+	out := make([]string, 0, len(e.Secrets)+len(e.RetiringSecrets))
+	out = append(out, e.Secrets...)
+	for _, r := range e.RetiringSecrets {
+		if now.Before(r.ExpiresAt) {
+			out = append(out, r.Secret)
+		}
+	}
+	return out
+}
+
+// Rotate makes secret the endpoint's only current secret. The secrets it
+// replaces keep signing for overlap, then expire by themselves; with an
+// overlap of 0 they stop at once. Retiring secrets already expired at now
+// are dropped.
+func (e *Endpoint) Rotate(secret string, overlap time.Duration, now time.Time) {
+	e.PruneRetired(now)
+	if overlap > 0 {
+		for _, s := range e.Secrets {
+			if s != secret {
+				e.RetiringSecrets = append(e.RetiringSecrets, RetiringSecret{Secret: s, ExpiresAt: now.Add(overlap).UTC()})
+			}
+		}
+	}
+	e.Secrets = []string{secret}
+}
+
+// PruneRetired drops retiring secrets that expired at now.
+func (e *Endpoint) PruneRetired(now time.Time) {
+	kept := e.RetiringSecrets[:0]
+	for _, r := range e.RetiringSecrets {
+		if now.Before(r.ExpiresAt) {
+			kept = append(kept, r)
+		}
+	}
+	if len(kept) == 0 {
+		kept = nil
+	}
+	e.RetiringSecrets = kept
 }
 
 // Timeout is the request timeout to use for the endpoint.

@@ -35,6 +35,8 @@ type Registry struct {
 
 	writeMu sync.Mutex // serializes this process's read-modify-write cycles
 
+	box *SecretBox // nil: secrets are written in plaintext
+
 	mu   sync.RWMutex
 	eps  map[string]Endpoint
 	seen map[string]position // last applied record per id, tombstones included
@@ -74,6 +76,12 @@ func NewRegistry(cl *kgo.Client, topic string, logger *slog.Logger) *Registry {
 		stopped: make(chan struct{}),
 	}
 }
+
+// UseSecretBox makes the registry encrypt secrets with box when it writes
+// and decrypt them when it reads. Call it before Run and before any write.
+// Without it, secrets are written in plaintext and encrypted ones stay
+// encrypted (their endpoints cannot sign).
+func (r *Registry) UseSecretBox(box *SecretBox) { r.box = box }
 
 // Run reads the endpoints topic from the start and then tails it, applying
 // every change, until ctx is done; then it returns nil. It returns an error
@@ -191,6 +199,10 @@ func (r *Registry) apply(rec *kgo.Record) {
 			return
 		}
 		e.ID = id // the key is what compaction keeps apart, so it wins
+		if err := r.box.open(&e); err != nil {
+			// The error names the endpoint and key id, never the secret.
+			r.logger.Warn("endpoint secret not decrypted; the endpoint cannot sign until a matching secret_key is configured", "endpoint", id, "err", err)
+		}
 	}
 	pos := position{rec.Partition, rec.Offset}
 
@@ -319,7 +331,12 @@ func (r *Registry) put(ctx context.Context, e Endpoint) error {
 		}
 	}
 	e.UpdatedAt = now
-	value, err := json.Marshal(e)
+	e.PruneRetired(now)
+	sealed, err := r.box.seal(e)
+	if err != nil {
+		return err
+	}
+	value, err := json.Marshal(sealed)
 	if err != nil {
 		return fmt.Errorf("encode endpoint %s: %w", e.ID, err)
 	}

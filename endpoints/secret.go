@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+
+	"github.com/hookline/hookline/signature"
 )
 
 // GenerateSecret returns a new signing secret: "whsec_" and the standard
@@ -22,14 +24,27 @@ func GenerateID() string {
 	return "ep_" + strings.ToLower(rand.Text())
 }
 
+// GenerateKey returns a new secret of a signature scheme: "v1" (a whsec_
+// HMAC secret) or "v1a" (a whsk_ ed25519 signing key).
+func GenerateKey(scheme string) (string, error) {
+	return signature.NewKey(scheme)
+}
+
 // Mask shortens a secret for display: "whsec_abcd…" keeps only the first four
 // characters of the base64 part, enough to tell secrets apart during rotation.
 func Mask(secret string) string {
-	b64 := strings.TrimPrefix(secret, SecretPrefix)
-	if len(b64) < 16 {
-		return SecretPrefix + "…"
+	prefix := SecretPrefix
+	switch {
+	case strings.HasPrefix(secret, signature.SigningKeyPrefix):
+		prefix = signature.SigningKeyPrefix
+	case strings.HasPrefix(secret, encryptedPrefix):
+		return encryptedPrefix + "…"
 	}
-	return SecretPrefix + b64[:4] + "…"
+	b64 := strings.TrimPrefix(secret, prefix)
+	if len(b64) < 16 {
+		return prefix + "…"
+	}
+	return prefix + b64[:4] + "…"
 }
 
 // Masked returns a copy of the endpoint with every secret masked, for list
@@ -39,13 +54,40 @@ func (e Endpoint) Masked() Endpoint {
 	for i, s := range e.Secrets {
 		e.Secrets[i] = Mask(s)
 	}
+	for i := range e.RetiringSecrets {
+		e.RetiringSecrets[i].Secret = Mask(e.RetiringSecrets[i].Secret)
+	}
 	return e
+}
+
+// PublicKeys returns the whpk_ public keys of the endpoint's v1a signing
+// keys (current, then retiring), which its receivers verify with. They are
+// not secret.
+func (e Endpoint) PublicKeys() []string {
+	var out []string
+	add := func(s string) {
+		if signature.Scheme(s) == signature.SchemeV1a {
+			if pk, err := signature.PublicKey(s); err == nil {
+				out = append(out, pk)
+			}
+		}
+	}
+	for _, s := range e.Secrets {
+		add(s)
+	}
+	for _, r := range e.RetiringSecrets {
+		add(r.Secret)
+	}
+	return out
 }
 
 // clone copies the slices so a caller cannot change the registry's copy.
 func (e Endpoint) clone() Endpoint {
 	if e.Secrets != nil {
 		e.Secrets = append([]string(nil), e.Secrets...)
+	}
+	if e.RetiringSecrets != nil {
+		e.RetiringSecrets = append([]RetiringSecret(nil), e.RetiringSecrets...)
 	}
 	if e.EventTypes != nil {
 		e.EventTypes = append([]string(nil), e.EventTypes...)

@@ -2,9 +2,12 @@ package endpoints
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/hookline/hookline/signature"
 )
 
 // Limits on the fields of an endpoint.
@@ -64,6 +67,14 @@ func (e Endpoint) Validate() error {
 			return &FieldError{fmt.Sprintf("secrets[%d]", i), err.Error()}
 		}
 	}
+	for i, r := range e.RetiringSecrets {
+		if err := CheckSecret(r.Secret); err != nil {
+			return &FieldError{fmt.Sprintf("retiring_secrets[%d].secret", i), err.Error()}
+		}
+		if r.ExpiresAt.IsZero() {
+			return &FieldError{fmt.Sprintf("retiring_secrets[%d].expires_at", i), "is required"}
+		}
+	}
 	if len(e.Tenant) > MaxTenantLen {
 		return &FieldError{"tenant", fmt.Sprintf("is longer than %d bytes", MaxTenantLen)}
 	}
@@ -101,13 +112,23 @@ func validURL(raw string) error {
 	return nil
 }
 
-// CheckSecret checks that s is a Standard Webhooks secret: "whsec_" followed
-// by the standard base64 (padded or not) of at least MinSecretBytes bytes.
-// The error never contains the secret.
+// CheckSecret checks that s is a Standard Webhooks signing secret: "whsec_"
+// followed by the standard base64 (padded or not) of at least
+// MinSecretBytes bytes (v1), or a "whsk_" ed25519 signing key (v1a). The
+// error never contains the secret.
 func CheckSecret(s string) error {
+	if strings.HasPrefix(s, signature.SigningKeyPrefix) {
+		if err := signature.ValidateSecret(s); err != nil {
+			return errors.New(strings.TrimPrefix(err.Error(), signature.ErrInvalidSecret.Error()+": "))
+		}
+		return nil
+	}
+	if strings.HasPrefix(s, encryptedPrefix) {
+		return errors.New("is encrypted and this process has no secret_key that decrypts it")
+	}
 	b64, ok := strings.CutPrefix(s, SecretPrefix)
 	if !ok {
-		return fmt.Errorf("must start with %q", SecretPrefix)
+		return fmt.Errorf("must start with %q (v1) or %q (v1a)", SecretPrefix, signature.SigningKeyPrefix)
 	}
 	key, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil {

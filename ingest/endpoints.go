@@ -2,16 +2,21 @@ package ingest
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/hookline/hookline/endpoints"
+	"github.com/hookline/hookline/signature"
 )
 
 // createEndpointRequest is the body of POST /v1/endpoints.
 type createEndpointRequest struct {
-	ID         string   `json:"id"`
-	URL        string   `json:"url"`
-	Secret     string   `json:"secret"`
+	ID     string `json:"id"`
+	URL    string `json:"url"`
+	Secret string `json:"secret"`
+	// Scheme of a generated secret: v1 (HMAC, default) or v1a (ed25519).
+	Scheme     string   `json:"scheme"`
 	Tenant     string   `json:"tenant"`
 	EventTypes []string `json:"event_types"`
 	TimeoutMS  int      `json:"timeout_ms"`
@@ -29,8 +34,38 @@ type patchEndpointRequest struct {
 	Secrets        *[]string `json:"secrets"`
 }
 
+// rotateSecretRequest is the body of POST /v1/endpoints/{id}/rotate-secret.
+type rotateSecretRequest struct {
+	// Overlap is how long the replaced secrets keep signing, a Go duration;
+	// default 24h.
+	Overlap string `json:"overlap"`
+	// Scheme of a generated secret; default that of the current secret.
+	Scheme string `json:"scheme"`
+	// Secret is the new secret; default generated.
+	Secret string `json:"secret"`
+}
+
+// DefaultRotationOverlap is how long replaced secrets keep signing when a
+// rotation does not say.
+const DefaultRotationOverlap = 24 * time.Hour
+
+// endpointView is an endpoint as the API shows it: with the public keys of
+// its v1a signing keys, which its receivers verify with.
+type endpointView struct {
+	endpoints.Endpoint
+	PublicKeys []string `json:"public_keys,omitempty"`
+}
+
+func view(e endpoints.Endpoint, mask bool) endpointView {
+	v := endpointView{Endpoint: e, PublicKeys: e.PublicKeys()}
+	if mask {
+		v.Endpoint = e.Masked()
+	}
+	return v
+}
+
 type listEndpointsResponse struct {
-	Endpoints []endpoints.Endpoint `json:"endpoints"`
+	Endpoints []endpointView `json:"endpoints"`
 }
 
 // createEndpoint answers 201 with the endpoint, the only answer that shows
@@ -57,11 +92,19 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) {
 	if e.ID == "" {
 		e.ID = endpoints.GenerateID()
 	}
+	if !allowedTenant(r.Context(), e.Tenant) {
+		writeError(w, http.StatusForbidden, fmt.Sprintf("the token may not manage endpoints of tenant %q", e.Tenant), "tenant")
+		return
+	}
 	e.Secrets = []string{req.Secret}
 	if req.Secret == "" {
-		secret, err := endpoints.GenerateSecret()
+		scheme := req.Scheme
+		if scheme == "" {
+			scheme = signature.SchemeV1
+		}
+		secret, err := endpoints.GenerateKey(scheme)
 		if err != nil {
-			writeError(w, http.StatusInternalServerError, err.Error(), "")
+			writeError(w, http.StatusBadRequest, err.Error(), "scheme")
 			return
 		}
 		e.Secrets = []string{secret}
@@ -72,24 +115,93 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) {
 	}
 	created, _ := s.cfg.Registry.Get(e.ID)
 	w.Header().Set("Location", "/v1/endpoints/"+e.ID)
-	writeJSON(w, http.StatusCreated, created)
+	writeJSON(w, http.StatusCreated, view(created, false))
 }
 
 func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request) {
 	all := s.cfg.Registry.List()
-	for i, e := range all {
-		all[i] = e.Masked()
+	out := make([]endpointView, 0, len(all))
+	for _, e := range all {
+		if allowedTenant(r.Context(), e.Tenant) {
+			out = append(out, view(e, true))
+		}
 	}
-	writeJSON(w, http.StatusOK, listEndpointsResponse{Endpoints: all})
+	writeJSON(w, http.StatusOK, listEndpointsResponse{Endpoints: out})
+}
+
+// rotateSecret makes a new secret current; the replaced ones keep signing
+// for the overlap. It answers with the new secret in full, the only time it
+// is shown.
+func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	body, rerr := readBody(w, r, envelopeOverhead)
+	if rerr != nil {
+		writeRequestError(w, rerr)
+		return
+	}
+	req := rotateSecretRequest{}
+	if len(body) > 0 {
+		if rerr := decodeStrict(body, &req, ""); rerr != nil {
+			writeRequestError(w, rerr)
+			return
+		}
+	}
+	if _, ok := s.visible(r, id); !ok {
+		writeError(w, http.StatusNotFound, endpoints.ErrNotFound.Error(), "id")
+		return
+	}
+	overlap := DefaultRotationOverlap
+	if req.Overlap != "" {
+		d, err := time.ParseDuration(req.Overlap)
+		if err != nil || d < 0 {
+			writeError(w, http.StatusBadRequest, "must be a non-negative Go duration such as 24h", "overlap")
+			return
+		}
+		overlap = d
+	}
+	now := s.cfg.Now().UTC()
+	fresh := req.Secret
+	err := s.cfg.Registry.Update(r.Context(), id, func(e *endpoints.Endpoint) error {
+		if fresh == "" {
+			scheme := req.Scheme
+			if scheme == "" {
+				scheme = signature.Scheme(e.Secrets[len(e.Secrets)-1])
+			}
+			var err error
+			if fresh, err = endpoints.GenerateKey(scheme); err != nil {
+				return &endpoints.FieldError{Field: "scheme", Reason: err.Error()}
+			}
+		}
+		e.Rotate(fresh, overlap, now)
+		return nil
+	})
+	if err != nil {
+		s.writeRegistryError(w, err, map[string]string{"secrets[0]": "secret"})
+		return
+	}
+	e, _ := s.cfg.Registry.Get(id)
+	v := view(e, true)
+	v.Secrets = []string{fresh}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// visible reports whether the endpoint exists for the request's token: one
+// of another tenant looks like one that does not exist.
+func (s *Server) visible(r *http.Request, id string) (endpoints.Endpoint, bool) {
+	e, ok := s.cfg.Registry.Get(id)
+	if !ok || !allowedTenant(r.Context(), e.Tenant) {
+		return endpoints.Endpoint{}, false
+	}
+	return e, true
 }
 
 func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request) {
-	e, ok := s.cfg.Registry.Get(r.PathValue("id"))
+	e, ok := s.visible(r, r.PathValue("id"))
 	if !ok {
 		writeError(w, http.StatusNotFound, endpoints.ErrNotFound.Error(), "id")
 		return
 	}
-	writeJSON(w, http.StatusOK, e.Masked())
+	writeJSON(w, http.StatusOK, view(e, true))
 }
 
 func (s *Server) patchEndpoint(w http.ResponseWriter, r *http.Request) {
@@ -102,6 +214,14 @@ func (s *Server) patchEndpoint(w http.ResponseWriter, r *http.Request) {
 	var req patchEndpointRequest
 	if rerr := decodeStrict(body, &req, ""); rerr != nil {
 		writeRequestError(w, rerr)
+		return
+	}
+	if _, ok := s.visible(r, id); !ok {
+		writeError(w, http.StatusNotFound, endpoints.ErrNotFound.Error(), "id")
+		return
+	}
+	if req.Tenant != nil && !allowedTenant(r.Context(), *req.Tenant) {
+		writeError(w, http.StatusForbidden, fmt.Sprintf("the token may not manage endpoints of tenant %q", *req.Tenant), "tenant")
 		return
 	}
 	err := s.cfg.Registry.Update(r.Context(), id, func(e *endpoints.Endpoint) error {
@@ -137,10 +257,14 @@ func (s *Server) patchEndpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e, _ := s.cfg.Registry.Get(id)
-	writeJSON(w, http.StatusOK, e.Masked())
+	writeJSON(w, http.StatusOK, view(e, true))
 }
 
 func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.visible(r, r.PathValue("id")); !ok {
+		writeError(w, http.StatusNotFound, endpoints.ErrNotFound.Error(), "id")
+		return
+	}
 	if err := s.cfg.Registry.Delete(r.Context(), r.PathValue("id")); err != nil {
 		s.writeRegistryError(w, err, nil)
 		return

@@ -47,7 +47,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 		writeRequestError(w, rerr)
 		return
 	}
-	c, rerr := s.prepare(body, "")
+	c, rerr := s.prepare(r.Context(), body, "")
 	if rerr != nil {
 		writeRequestError(w, rerr)
 		return
@@ -104,7 +104,7 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	cands := make([]candidate, len(req.Events))
 	for i, raw := range req.Events {
-		c, rerr := s.prepare(raw, fmt.Sprintf("events[%d].", i))
+		c, rerr := s.prepare(r.Context(), raw, fmt.Sprintf("events[%d].", i))
 		if rerr != nil {
 			writeJSON(w, rerr.status, errorBody{Error: rerr.msg, Field: rerr.field, Index: &i})
 			return
@@ -121,7 +121,7 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request) {
 
 // prepare decodes and validates one event and builds its record. prefix
 // names the event in a batch ("events[3].").
-func (s *Server) prepare(raw []byte, prefix string) (candidate, *requestError) {
+func (s *Server) prepare(ctx context.Context, raw []byte, prefix string) (candidate, *requestError) {
 	var req eventRequest
 	if rerr := decodeStrict(raw, &req, prefix); rerr != nil {
 		return candidate{}, rerr
@@ -159,9 +159,13 @@ func (s *Server) prepare(raw []byte, prefix string) (candidate, *requestError) {
 		switch {
 		case !ok:
 			return candidate{}, &requestError{http.StatusUnprocessableEntity, prefix + "endpoint_id", fmt.Sprintf("endpoint %q does not exist", ev.EndpointID)}
+		case !allowedTenant(ctx, ep.Tenant):
+			return candidate{}, &requestError{http.StatusForbidden, prefix + "endpoint_id", fmt.Sprintf("the token may not send to endpoint %q (tenant %q)", ev.EndpointID, ep.Tenant)}
 		case !ep.Enabled:
 			return candidate{}, &requestError{http.StatusUnprocessableEntity, prefix + "endpoint_id", disabledMessage(ep.ID, ep.DisabledReason)}
 		}
+	} else if !allowedTenant(ctx, ev.Tenant) {
+		return candidate{}, &requestError{http.StatusForbidden, prefix + "tenant", fmt.Sprintf("the token may not send events for tenant %q", ev.Tenant)}
 	}
 	return candidate{record: rec, id: ev.ID, key: key}, nil
 }

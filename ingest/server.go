@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -66,6 +67,11 @@ type Config struct {
 	Logger         *slog.Logger
 	// Metrics registers hookline_ingest_requests_total; nil registers nothing.
 	Metrics prometheus.Registerer
+	// Tokens are the bearer tokens the API accepts. None: every request is
+	// accepted (the caller warns at startup).
+	Tokens []Token
+	// RateLimit applies to each token separately.
+	RateLimit RateLimit
 }
 
 // Server is the ingest HTTP API.
@@ -88,6 +94,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("ingest config: Producer is required")
 	case cfg.MaxPayloadBytes < 0, cfg.MaxBatchBytes < 0, cfg.MaxBatch < 0, cfg.IdempotencyWindow < 0, cfg.ProduceTimeout < 0:
 		return nil, errors.New("ingest config: limits must not be negative")
+	case cfg.RateLimit.Rate < 0 || math.IsNaN(cfg.RateLimit.Rate) || math.IsInf(cfg.RateLimit.Rate, 0):
+		return nil, errors.New("ingest config: RateLimit.Rate must be a non-negative number")
 	}
 	if cfg.MaxPayloadBytes == 0 {
 		cfg.MaxPayloadBytes = DefaultMaxPayloadBytes
@@ -119,20 +127,28 @@ func New(cfg Config) (*Server, error) {
 		}, []string{"route", "status"}),
 	}
 
+	// Each route checks its own scope, inside the mux, so that observe still
+	// sees the pattern that served the request.
+	guard := func(_ Scope, h http.HandlerFunc) http.Handler { return h }
+	if len(cfg.Tokens) > 0 {
+		guard = newAuth(cfg.Tokens, cfg.RateLimit, cfg.Now).wrap
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/events", s.postEvent)
-	mux.HandleFunc("POST /v1/events/batch", s.postBatch)
-	mux.HandleFunc("POST /v1/endpoints", s.createEndpoint)
-	mux.HandleFunc("GET /v1/endpoints", s.listEndpoints)
-	mux.HandleFunc("GET /v1/endpoints/{id}", s.getEndpoint)
-	mux.HandleFunc("PATCH /v1/endpoints/{id}", s.patchEndpoint)
-	mux.HandleFunc("DELETE /v1/endpoints/{id}", s.deleteEndpoint)
+	mux.Handle("POST /v1/events", guard(ScopeIngest, s.postEvent))
+	mux.Handle("POST /v1/events/batch", guard(ScopeIngest, s.postBatch))
+	mux.Handle("POST /v1/endpoints", guard(ScopeAdmin, s.createEndpoint))
+	mux.Handle("GET /v1/endpoints", guard(ScopeAdmin, s.listEndpoints))
+	mux.Handle("GET /v1/endpoints/{id}", guard(ScopeAdmin, s.getEndpoint))
+	mux.Handle("PATCH /v1/endpoints/{id}", guard(ScopeAdmin, s.patchEndpoint))
+	mux.Handle("DELETE /v1/endpoints/{id}", guard(ScopeAdmin, s.deleteEndpoint))
+	mux.Handle("POST /v1/endpoints/{id}/rotate-secret", guard(ScopeAdmin, s.rotateSecret))
 	// The method-less patterns only catch what the ones above do not, so
 	// wrong methods and unknown paths get a JSON answer too.
 	mux.Handle("/v1/events", methodNotAllowed("POST"))
 	mux.Handle("/v1/events/batch", methodNotAllowed("POST"))
 	mux.Handle("/v1/endpoints", methodNotAllowed("GET, HEAD, POST"))
 	mux.Handle("/v1/endpoints/{id}", methodNotAllowed("GET, HEAD, PATCH, DELETE"))
+	mux.Handle("/v1/endpoints/{id}/rotate-secret", methodNotAllowed("POST"))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route", "")
 	})

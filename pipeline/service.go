@@ -120,6 +120,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 
 	reg := endpoints.NewRegistry(cl, set.Endpoints, s.log)
+	if err := s.useSecretKeys(reg, set.Endpoints); err != nil {
+		return err
+	}
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBG()
 	var wg sync.WaitGroup
@@ -164,12 +167,17 @@ func (s *Service) Run(ctx context.Context) error {
 		Producer:          cl,
 		Logger:            s.log,
 		Metrics:           s.opts.Registry,
+		Tokens:            apiTokens(cfg.Tokens),
+		RateLimit:         ingest.RateLimit{Rate: cfg.TokenRateLimit, Burst: cfg.TokenBurst},
 	})
 	if err != nil {
 		return err
 	}
 	if err := ing.LoadIdempotency(ctx, cl); err != nil {
 		return fmt.Errorf("rebuild idempotency index from %s: %w", set.Events, err)
+	}
+	if len(cfg.Tokens) == 0 {
+		s.log.Warn("no API tokens configured: the ingest and admin API accepts every request; configure tokens (see docs/security.md)", "listen", cfg.Listen)
 	}
 	ingestLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -241,7 +249,13 @@ func (s *Service) Run(ctx context.Context) error {
 
 func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 	cfg, set := s.cfg, env.Topics
-	sender := processors.NewSender(processors.SenderOptions{})
+	sender := processors.NewSender(processors.SenderOptions{Destinations: processors.DestinationPolicy{
+		AllowPrivate: cfg.AllowPrivateDestinations,
+		Allow:        cfg.DestinationAllowlist(),
+	}})
+	if cfg.AllowPrivateDestinations {
+		s.log.Warn("allow_private_destinations is on: deliveries may reach loopback, private and link-local addresses (cloud metadata included); for local development only")
+	}
 	breaker := processors.NewBreaker(processors.BreakerOptions{Threshold: cfg.BreakerThreshold, Cooldown: cfg.BreakerCooldown})
 	tiers := make([]processors.TierTarget, len(set.Tiers))
 	for i, t := range set.Tiers {
@@ -292,6 +306,44 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 		runners = append(runners, r)
 	}
 	return runners, nil
+}
+
+// apiTokens converts the configured tokens (Validate has checked them).
+func apiTokens(cts []config.Token) []ingest.Token {
+	out := make([]ingest.Token, 0, len(cts))
+	for i, ct := range cts {
+		t := ingest.Token{Name: ct.Name, Tenants: ct.Tenants}
+		if t.Name == "" {
+			t.Name = fmt.Sprintf("tokens[%d]", i)
+		}
+		d, _ := ct.Digest()
+		copy(t.Hash[:], d)
+		for _, sc := range ct.Scopes {
+			t.Scopes = append(t.Scopes, ingest.Scope(sc))
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// useSecretKeys makes the registry encrypt secrets at rest with the
+// configured key, or warns that they are stored in plaintext.
+func (s *Service) useSecretKeys(reg *endpoints.Registry, topic string) error {
+	keys, err := s.cfg.SecretKeys()
+	if err != nil {
+		return err
+	}
+	if keys == nil {
+		s.log.Warn("no secret_key configured: endpoint signing secrets are stored in plaintext in the endpoints topic; set HOOKLINE_SECRET_KEY or secret_key_file (see docs/security.md)", "topic", topic)
+		return nil
+	}
+	box, err := endpoints.NewSecretBox(keys)
+	if err != nil {
+		return err
+	}
+	reg.UseSecretBox(box)
+	s.log.Info("endpoint secrets encrypted at rest", "topic", topic, "key_id", endpoints.KeyID(keys[0]), "decrypt_keys", len(keys))
+	return nil
 }
 
 // defaultTimeout applies the configured endpoint timeout to endpoints that set none.

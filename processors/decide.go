@@ -46,9 +46,14 @@ func (v Verdict) String() string {
 // Redirects are retryable rather than permanent: we do not follow them (a
 // redirect could send a signed payload somewhere the owner did not register),
 // and a misconfigured URL is often fixed before the tiers run out. Statuses
-// outside 100-599 are treated like server errors.
+// outside 100-599 are treated like server errors. A destination the
+// DestinationPolicy refuses is permanent: its address will not change by
+// waiting, and an operator has to allow it or fix the URL.
 func Classify(status int, err error) (Verdict, ErrorClass) {
 	if err != nil {
+		if errors.Is(err, ErrDestinationRefused) {
+			return Permanent, ClassDestinationRefused
+		}
 		if isTimeout(err) {
 			return Retryable, ClassTimeout
 		}

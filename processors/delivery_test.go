@@ -70,7 +70,7 @@ func (dt *deliveryTest) delivery(stage int, mutate func(*DeliveryConfig)) *Deliv
 	}
 	cfg := DeliveryConfig{
 		Stage: name, TierIndex: stage, Tiers: testTiers, DLQTopic: dlqTopic, AttemptsTopic: attemptsTopic,
-		Jitter: DefaultJitter, Endpoints: dt.reg, Sender: NewSender(SenderOptions{}),
+		Jitter: DefaultJitter, Endpoints: dt.reg, Sender: NewSender(SenderOptions{Destinations: localOnly}),
 		Now:  func() time.Time { return t0 },
 		Rand: func() float64 { return 0.5 },
 	}
@@ -581,7 +581,7 @@ func TestDeliveryCanceledIsNotDone(t *testing.T) {
 func TestNewDeliveryRejectsBadConfig(t *testing.T) {
 	valid := func() DeliveryConfig {
 		return DeliveryConfig{Stage: "events", TierIndex: -1, Tiers: testTiers, DLQTopic: dlqTopic, AttemptsTopic: attemptsTopic,
-			Jitter: 0.2, Endpoints: registry{}, Sender: NewSender(SenderOptions{})}
+			Jitter: 0.2, Endpoints: registry{}, Sender: NewSender(SenderOptions{Destinations: localOnly})}
 	}
 	tests := []struct {
 		field  string

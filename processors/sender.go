@@ -35,6 +35,9 @@ type SenderOptions struct {
 	MaxIdleConnsPerHost int
 	// Now reads the clock for latency and Retry-After dates; default time.Now.
 	Now func() time.Time
+	// Destinations decides which addresses may be dialed; the zero value
+	// refuses loopback, private, link-local and other special ranges.
+	Destinations DestinationPolicy
 }
 
 // Sender POSTs signed webhooks. It is safe for concurrent use.
@@ -92,7 +95,9 @@ func NewSender(opts SenderOptions) *Sender {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	dialer := &net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second}
+	// The policy runs in Control, on the address actually dialed after DNS
+	// resolution, so a name that resolves to 169.254.169.254 is refused too.
+	dialer := &net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second, Control: opts.Destinations.Control}
 	tr := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           dialer.DialContext,
@@ -116,9 +121,10 @@ func NewSender(opts SenderOptions) *Sender {
 // Close releases idle connections.
 func (s *Sender) Close() { s.client.CloseIdleConnections() }
 
-// Send POSTs body to the endpoint, signed with all its secrets under msgID and
-// ts, within the endpoint's timeout. It never returns an error: every outcome
-// is a classified Result. An endpoint without a valid secret is a permanent
+// Send POSTs body to the endpoint, signed under msgID and ts with all its
+// current secrets and the retiring ones not yet expired at ts, within the
+// endpoint's timeout. It never returns an error: every outcome is a
+// classified Result. An endpoint without a valid secret is a permanent
 // failure (ClassNoSecret): sending unsigned would teach receivers to accept
 // forgeries.
 func (s *Sender) Send(ctx context.Context, ep endpoints.Endpoint, msgID string, ts time.Time, body []byte) Result {
@@ -131,7 +137,9 @@ func (s *Sender) Send(ctx context.Context, ep endpoints.Endpoint, msgID string, 
 		res.Verdict, res.Class, res.Skipped = Permanent, ClassConnection, true
 		return res
 	}
-	if err := signature.Headers(req.Header, ep.Secrets, msgID, ts, body); err != nil {
+	// Retiring secrets sign until they expire, so a receiver that still
+	// holds the old secret keeps verifying during a rotation's overlap.
+	if err := signature.Headers(req.Header, ep.SigningSecrets(ts), msgID, ts, body); err != nil {
 		res.Err = fmt.Errorf("sign for endpoint %s: %w", ep.ID, err)
 		res.Verdict, res.Class, res.Skipped = Permanent, ClassNoSecret, true
 		return res

@@ -68,7 +68,7 @@ func status(code int) func(http.ResponseWriter, *http.Request) {
 func TestSenderSignsWithAllSecrets(t *testing.T) {
 	oldSecret, newSecretV := newSecret(t), newSecret(t)
 	rc := newReceiver(t, status(http.StatusNoContent))
-	s := NewSender(SenderOptions{})
+	s := NewSender(SenderOptions{Destinations: localOnly})
 	defer s.Close()
 	ep := endpoints.Endpoint{ID: "ep_1", URL: rc.URL, Secrets: []string{oldSecret, newSecretV}, Enabled: true}
 	ts := time.Unix(1_700_000_000, 0)
@@ -142,7 +142,7 @@ func TestSenderOutcomes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := newReceiver(t, tt.handle)
-			s := NewSender(SenderOptions{})
+			s := NewSender(SenderOptions{Destinations: localOnly})
 			defer s.Close()
 			ep := endpoints.Endpoint{ID: "ep", URL: rc.URL, Secrets: []string{secret}, TimeoutMS: tt.timeoutMS, Enabled: true}
 			if tt.timeoutMS == 0 {
@@ -172,7 +172,7 @@ func TestSenderDoesNotFollowRedirects(t *testing.T) {
 	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, other.URL, http.StatusTemporaryRedirect)
 	})
-	s := NewSender(SenderOptions{})
+	s := NewSender(SenderOptions{Destinations: localOnly})
 	defer s.Close()
 
 	res := s.Send(context.Background(), endpoints.Endpoint{ID: "ep", URL: rc.URL, Secrets: []string{newSecret(t)}}, "evt", time.Now(), []byte(`{}`))
@@ -186,7 +186,7 @@ func TestSenderDoesNotFollowRedirects(t *testing.T) {
 
 func TestSenderConnectionRefused(t *testing.T) {
 	addr := closedAddr(t)
-	s := NewSender(SenderOptions{})
+	s := NewSender(SenderOptions{Destinations: localOnly})
 	defer s.Close()
 	url := "http://" + addr + "/hooks?token=s3cr3t"
 	res := s.Send(context.Background(), endpoints.Endpoint{ID: "ep", URL: url, Secrets: []string{newSecret(t)}}, "evt", time.Now(), []byte(`{}`))
@@ -200,7 +200,7 @@ func TestSenderConnectionRefused(t *testing.T) {
 
 func TestSenderRefusesToSendUnsigned(t *testing.T) {
 	rc := newReceiver(t, status(200))
-	s := NewSender(SenderOptions{})
+	s := NewSender(SenderOptions{Destinations: localOnly})
 	defer s.Close()
 	for _, secrets := range [][]string{nil, {"whsec_tooshort"}} {
 		res := s.Send(context.Background(), endpoints.Endpoint{ID: "ep", URL: rc.URL, Secrets: secrets}, "evt", time.Now(), []byte(`{}`))

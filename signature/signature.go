@@ -1,14 +1,27 @@
 // Package signature signs and verifies webhook requests the Standard Webhooks
-// v1 way (https://www.standardwebhooks.com/), so that any receiver using a
+// way (https://www.standardwebhooks.com/), so that any receiver using a
 // Standard Webhooks library accepts what hookline sends.
 //
-// A secret is "whsec_" followed by the standard base64 of the HMAC key. While
-// an endpoint rotates its secret it has several active secrets, and every
-// request carries one signature per secret: the receiver accepts the request
-// as soon as one of them matches the secret it knows.
+// Two schemes, chosen by the kind of each secret:
+//
+//   - v1, symmetric: the secret is "whsec_" and the standard base64 of an
+//     HMAC-SHA256 key; the signature is "v1,<base64 HMAC of id.timestamp.body>".
+//     Sender and receiver hold the same secret.
+//   - v1a, asymmetric: the sender holds a signing key "whsk_" and the standard
+//     base64 of a 32-byte ed25519 seed (a 64-byte ed25519 private key is
+//     accepted too); the receiver holds only the public key "whpk_" and the
+//     base64 of the 32-byte ed25519 public key. The signature is
+//     "v1a,<base64 ed25519 signature of id.timestamp.body>". A leaked public
+//     key lets nobody forge a request.
+//
+// While an endpoint rotates its secret it has several active secrets, and
+// every request carries one signature per secret, space-separated: the
+// receiver accepts the request as soon as one of them matches a key it
+// knows, and skips versions it does not know.
 package signature
 
 import (
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -28,8 +41,21 @@ const (
 	HeaderSignature = "webhook-signature"
 )
 
-// SecretPrefix starts every secret.
-const SecretPrefix = "whsec_"
+// Key prefixes.
+const (
+	// SecretPrefix starts a symmetric (v1, HMAC-SHA256) secret.
+	SecretPrefix = "whsec_"
+	// SigningKeyPrefix starts an asymmetric (v1a, ed25519) signing key.
+	SigningKeyPrefix = "whsk_"
+	// PublicKeyPrefix starts the public key receivers verify v1a with.
+	PublicKeyPrefix = "whpk_"
+)
+
+// Schemes, the version prefix of a signature.
+const (
+	SchemeV1  = "v1"
+	SchemeV1a = "v1a"
+)
 
 // MinSecretBytes is the shortest HMAC key accepted: shorter keys are too easy
 // to brute-force from observed signatures.
@@ -52,8 +78,12 @@ var (
 	ErrInvalidSecret  = errors.New("invalid webhook secret")
 )
 
-// v1Prefix starts every version-1 signature; other versions are ignored.
-const v1Prefix = "v1,"
+// v1Prefix and v1aPrefix start the signatures of each scheme; other
+// versions are ignored.
+const (
+	v1Prefix  = SchemeV1 + ","
+	v1aPrefix = SchemeV1a + ","
+)
 
 // NewSecret returns a fresh random secret.
 func NewSecret() (string, error) {
@@ -64,33 +94,110 @@ func NewSecret() (string, error) {
 	return SecretPrefix + base64.StdEncoding.EncodeToString(key), nil
 }
 
-// ValidateSecret reports why s is not a usable secret. The error wraps
-// ErrInvalidSecret and never contains the secret itself.
+// NewSigningKey returns a fresh random v1a signing key ("whsk_...").
+func NewSigningKey() (string, error) {
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return "", fmt.Errorf("generate signing key: %w", err)
+	}
+	return SigningKeyPrefix + base64.StdEncoding.EncodeToString(seed), nil
+}
+
+// NewKey returns a fresh secret of a scheme: SchemeV1 ("whsec_") or
+// SchemeV1a ("whsk_").
+func NewKey(scheme string) (string, error) {
+	switch scheme {
+	case SchemeV1:
+		return NewSecret()
+	case SchemeV1a:
+		return NewSigningKey()
+	}
+	return "", fmt.Errorf("unknown signature scheme %q (want %s or %s)", scheme, SchemeV1, SchemeV1a)
+}
+
+// Scheme returns the scheme a signing secret signs with, by its prefix:
+// SchemeV1 for "whsec_", SchemeV1a for "whsk_", "" otherwise.
+func Scheme(secret string) string {
+	switch {
+	case strings.HasPrefix(secret, SecretPrefix):
+		return SchemeV1
+	case strings.HasPrefix(secret, SigningKeyPrefix):
+		return SchemeV1a
+	}
+	return ""
+}
+
+// PublicKey returns the "whpk_" public key of a v1a signing key, the one
+// thing its receivers need.
+func PublicKey(signingKey string) (string, error) {
+	k, err := decodeSecret(signingKey)
+	if err != nil {
+		return "", err
+	}
+	if k.ed == nil {
+		return "", fmt.Errorf("%w: a public key exists only for %q signing keys", ErrInvalidSecret, SigningKeyPrefix)
+	}
+	return PublicKeyPrefix + base64.StdEncoding.EncodeToString(k.ed.Public().(ed25519.PublicKey)), nil
+}
+
+// ValidateSecret reports why s is not a usable signing secret ("whsec_" or
+// "whsk_"). The error wraps ErrInvalidSecret and never contains the secret
+// itself.
 func ValidateSecret(s string) error {
 	_, err := decodeSecret(s)
 	return err
 }
 
-func decodeSecret(s string) ([]byte, error) {
-	enc, ok := strings.CutPrefix(s, SecretPrefix)
-	if !ok {
-		return nil, fmt.Errorf("%w: must start with %q", ErrInvalidSecret, SecretPrefix)
-	}
-	key, err := base64.StdEncoding.DecodeString(enc)
-	if err != nil {
-		return nil, fmt.Errorf("%w: the part after %q is not standard base64", ErrInvalidSecret, SecretPrefix)
-	}
-	if len(key) < MinSecretBytes {
-		return nil, fmt.Errorf("%w: key is %d bytes, at least %d are required", ErrInvalidSecret, len(key), MinSecretBytes)
-	}
-	return key, nil
+// key is a decoded signing secret: an HMAC key or an ed25519 private key.
+type key struct {
+	hmac []byte
+	ed   ed25519.PrivateKey
 }
 
-func decodeSecrets(secrets []string) ([][]byte, error) {
+func decodeSecret(s string) (key, error) {
+	switch {
+	case strings.HasPrefix(s, SecretPrefix):
+		b, err := decodeB64(s, SecretPrefix)
+		if err != nil {
+			return key{}, err
+		}
+		if len(b) < MinSecretBytes {
+			return key{}, fmt.Errorf("%w: key is %d bytes, at least %d are required", ErrInvalidSecret, len(b), MinSecretBytes)
+		}
+		return key{hmac: b}, nil
+	case strings.HasPrefix(s, SigningKeyPrefix):
+		b, err := decodeB64(s, SigningKeyPrefix)
+		if err != nil {
+			return key{}, err
+		}
+		switch len(b) {
+		case ed25519.SeedSize:
+			return key{ed: ed25519.NewKeyFromSeed(b)}, nil
+		case ed25519.PrivateKeySize:
+			priv := ed25519.NewKeyFromSeed(b[:ed25519.SeedSize])
+			if !hmac.Equal(priv[ed25519.SeedSize:], b[ed25519.SeedSize:]) {
+				return key{}, fmt.Errorf("%w: the public half of the 64-byte ed25519 key does not match its seed", ErrInvalidSecret)
+			}
+			return key{ed: priv}, nil
+		}
+		return key{}, fmt.Errorf("%w: ed25519 key is %d bytes, want a %d-byte seed or a %d-byte private key", ErrInvalidSecret, len(b), ed25519.SeedSize, ed25519.PrivateKeySize)
+	}
+	return key{}, fmt.Errorf("%w: must start with %q (HMAC, v1) or %q (ed25519, v1a)", ErrInvalidSecret, SecretPrefix, SigningKeyPrefix)
+}
+
+func decodeB64(s, prefix string) ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, prefix))
+	if err != nil {
+		return nil, fmt.Errorf("%w: the part after %q is not standard base64", ErrInvalidSecret, prefix)
+	}
+	return b, nil
+}
+
+func decodeSecrets(secrets []string) ([]key, error) {
 	if len(secrets) == 0 {
 		return nil, ErrNoSecrets
 	}
-	keys := make([][]byte, len(secrets))
+	keys := make([]key, len(secrets))
 	for i, s := range secrets {
 		k, err := decodeSecret(s)
 		if err != nil {
@@ -101,30 +208,43 @@ func decodeSecrets(secrets []string) ([][]byte, error) {
 	return keys, nil
 }
 
-func mac(key []byte, msgID string, unix int64, body []byte) []byte {
+// signedContent is what both schemes sign: id.timestamp.body.
+func signedContent(msgID string, unix int64, body []byte) []byte {
+	b := make([]byte, 0, len(msgID)+len(body)+22)
+	b = append(b, msgID...)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, unix, 10)
+	b = append(b, '.')
+	return append(b, body...)
+}
+
+func mac(key []byte, content []byte) []byte {
 	h := hmac.New(sha256.New, key)
-	h.Write([]byte(msgID))
-	h.Write([]byte{'.'})
-	h.Write(strconv.AppendInt(nil, unix, 10))
-	h.Write([]byte{'.'})
-	h.Write(body)
+	h.Write(content)
 	return h.Sum(nil)
 }
 
 // Sign returns the webhook-signature header value for a message: one
-// "v1,<base64>" per secret, space-separated, in the order of secrets.
+// signature per secret ("v1,<base64>" for a whsec_ secret, "v1a,<base64>"
+// for a whsk_ key), space-separated, in the order of secrets.
 func Sign(secrets []string, msgID string, ts time.Time, body []byte) (string, error) {
 	keys, err := decodeSecrets(secrets)
 	if err != nil {
 		return "", fmt.Errorf("sign message %s: %w", msgID, err)
 	}
+	content := signedContent(msgID, ts.Unix(), body)
 	var b strings.Builder
 	for i, k := range keys {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
+		if k.ed != nil {
+			b.WriteString(v1aPrefix)
+			b.WriteString(base64.StdEncoding.EncodeToString(ed25519.Sign(k.ed, content)))
+			continue
+		}
 		b.WriteString(v1Prefix)
-		b.WriteString(base64.StdEncoding.EncodeToString(mac(k, msgID, ts.Unix(), body)))
+		b.WriteString(base64.StdEncoding.EncodeToString(mac(k.hmac, content)))
 	}
 	return b.String(), nil
 }
@@ -141,11 +261,46 @@ func Headers(h http.Header, secrets []string, msgID string, ts time.Time, body [
 	return nil
 }
 
+// verifyKey is a key a receiver verifies with.
+type verifyKey struct {
+	hmac []byte
+	pub  ed25519.PublicKey
+}
+
+// ValidateVerifyKey reports why s is not a key a receiver can verify with:
+// "whsec_" (v1), "whpk_" (v1a) or "whsk_" (v1a, its public half is used).
+func ValidateVerifyKey(s string) error {
+	_, err := decodeVerifyKey(s)
+	return err
+}
+
+func decodeVerifyKey(s string) (verifyKey, error) {
+	if strings.HasPrefix(s, PublicKeyPrefix) {
+		b, err := decodeB64(s, PublicKeyPrefix)
+		if err != nil {
+			return verifyKey{}, err
+		}
+		if len(b) != ed25519.PublicKeySize {
+			return verifyKey{}, fmt.Errorf("%w: ed25519 public key is %d bytes, want %d", ErrInvalidSecret, len(b), ed25519.PublicKeySize)
+		}
+		return verifyKey{pub: b}, nil
+	}
+	k, err := decodeSecret(s)
+	if err != nil {
+		return verifyKey{}, err
+	}
+	if k.ed != nil {
+		return verifyKey{pub: k.ed.Public().(ed25519.PublicKey)}, nil
+	}
+	return verifyKey{hmac: k.hmac}, nil
+}
+
 // Verify checks a received request the way a receiver should: headers
 // present, timestamp within tolerance of now (either side, against replays),
-// and at least one v1 signature made with one of secrets. A tolerance of 0
-// means DefaultTolerance.
-func Verify(secrets []string, h http.Header, body []byte, tolerance time.Duration, now time.Time) error {
+// and at least one signature made with one of keys. A key is a "whsec_"
+// secret (checks v1 signatures) or a "whpk_" public key (checks v1a; a
+// "whsk_" signing key works too). A tolerance of 0 means DefaultTolerance.
+func Verify(keys []string, h http.Header, body []byte, tolerance time.Duration, now time.Time) error {
 	msgID, tsv, sigs := h.Get(HeaderID), h.Get(HeaderTimestamp), h.Get(HeaderSignature)
 	if msgID == "" || tsv == "" || sigs == "" {
 		return ErrMissingHeaders
@@ -157,32 +312,68 @@ func Verify(secrets []string, h http.Header, body []byte, tolerance time.Duratio
 	if tolerance <= 0 {
 		tolerance = DefaultTolerance
 	}
-	ts := time.Unix(unix, 0)
-	if d := now.Sub(ts); d > tolerance || d < -tolerance {
-		return fmt.Errorf("%w: timestamp is %s away from now, tolerance %s", ErrTimestamp, d.Truncate(time.Second), tolerance)
+	if d, ok := distance(now.Unix(), unix); !ok || d > int64(tolerance/time.Second) {
+		return fmt.Errorf("%w: timestamp %d is more than %s away from now", ErrTimestamp, unix, tolerance)
 	}
-	keys, err := decodeSecrets(secrets)
-	if err != nil {
-		return fmt.Errorf("verify message %s: %w", msgID, err)
+	if len(keys) == 0 {
+		return fmt.Errorf("verify message %s: %w", msgID, ErrNoSecrets)
 	}
-	expected := make([][]byte, len(keys))
-	for i, k := range keys {
-		expected[i] = mac(k, msgID, unix, body)
+	vks := make([]verifyKey, len(keys))
+	for i, s := range keys {
+		if vks[i], err = decodeVerifyKey(s); err != nil {
+			return fmt.Errorf("verify message %s: key %d: %w", msgID, i+1, err)
+		}
 	}
+	content := signedContent(msgID, unix, body)
+	var macs [][]byte // computed once, on the first v1 signature
 	for _, s := range strings.Fields(sigs) {
-		enc, ok := strings.CutPrefix(s, v1Prefix)
-		if !ok {
+		if enc, ok := strings.CutPrefix(s, v1Prefix); ok {
+			got, err := base64.StdEncoding.DecodeString(enc)
+			if err != nil {
+				continue
+			}
+			if macs == nil {
+				macs = make([][]byte, 0, len(vks))
+				for _, k := range vks {
+					if k.hmac != nil {
+						macs = append(macs, mac(k.hmac, content))
+					}
+				}
+			}
+			for _, e := range macs {
+				if hmac.Equal(got, e) {
+					return nil
+				}
+			}
 			continue
 		}
-		got, err := base64.StdEncoding.DecodeString(enc)
-		if err != nil {
-			continue
-		}
-		for _, e := range expected {
-			if hmac.Equal(got, e) {
-				return nil
+		if enc, ok := strings.CutPrefix(s, v1aPrefix); ok {
+			got, err := base64.StdEncoding.DecodeString(enc)
+			if err != nil || len(got) != ed25519.SignatureSize {
+				continue
+			}
+			for _, k := range vks {
+				if k.pub != nil && ed25519.Verify(k.pub, content, got) {
+					return nil
+				}
 			}
 		}
 	}
 	return ErrNoMatch
+}
+
+// distance is |a-b|, and false when it overflows an int64 (a timestamp
+// absurdly far away).
+func distance(a, b int64) (int64, bool) {
+	d := a - b
+	if (d > 0) != (a > b) && a != b {
+		return 0, false
+	}
+	if d < 0 {
+		d = -d
+		if d < 0 {
+			return 0, false
+		}
+	}
+	return d, true
 }

@@ -31,6 +31,15 @@ import (
 	"github.com/hookline/hookline/processors"
 )
 
+// TestMain turns on allow_private_destinations for every `hookline serve`
+// these tests start as a subprocess (they inherit the environment): their
+// receivers listen on 127.0.0.1, which the SSRF guard refuses by default.
+// In-process services get it from testConfig.
+func TestMain(m *testing.M) {
+	os.Setenv("HOOKLINE_ALLOW_PRIVATE_DESTINATIONS", "true")
+	os.Exit(m.Run())
+}
+
 // testScale shrinks the default 30s/2m/10m/1h tiers to 60ms/240ms/1.2s/7.2s.
 const testScale = 0.002
 
@@ -65,6 +74,9 @@ func testConfig(t *testing.T) config.Config {
 	cfg.ShutdownGrace = 5 * time.Second
 	cfg.TopicPrefix = fmt.Sprintf("t%d.%s.", rand.IntN(1e6), strings.ToLower(nonTopicChars.ReplaceAllString(t.Name(), "-")))
 	cfg.LogLevel = "warn"
+	// The receivers listen on 127.0.0.1, which the SSRF guard refuses by
+	// default; test/security_test.go checks the guard itself end to end.
+	cfg.AllowPrivateDestinations = true
 	return cfg
 }
 

@@ -72,6 +72,8 @@ func newServeProc(t *testing.T, extra ...string) *serveProc {
 		"--listen", api, "--metrics-listen", metrics,
 		"--tier-scale", strconv.FormatFloat(testScale, 'f', -1, 64),
 		"--partitions", "4", "--shutdown-grace", "5s", "--log-level", "warn",
+		// local receivers on 127.0.0.1, refused by the SSRF guard by default
+		"--allow-private-destinations",
 	}, extra...)
 	if b := testBrokers(t); b != nil {
 		args = append(args, "--brokers", b[0])

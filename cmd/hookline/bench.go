@@ -48,6 +48,9 @@ Prints both and their ratio.`)
 	}
 	defer cleanup()
 	d.LogLevel = "warn"
+	// The bench receiver listens on 127.0.0.1, which the SSRF guard refuses
+	// by default.
+	d.AllowPrivateDestinations = true
 	d.RegisterFlags(fs)
 	events := fs.Int("events", 20000, "events to deliver")
 	keys := fs.Int("keys", 512, "distinct ordering keys")
@@ -153,7 +156,8 @@ Prints both and their ratio.`)
 // rawPostRate POSTs n signed requests with conc workers using the same
 // sender as the pipeline and returns requests per second.
 func rawPostRate(url, secret string, body []byte, n, conc int) (float64, error) {
-	sender := processors.NewSender(processors.SenderOptions{})
+	// The receiver is on 127.0.0.1, which the SSRF guard refuses by default.
+	sender := processors.NewSender(processors.SenderOptions{Destinations: processors.DestinationPolicy{AllowPrivate: true}})
 	defer sender.Close()
 	ep := endpoints.Endpoint{ID: "bench", URL: url, Secrets: []string{secret}, Enabled: true}
 	var next atomic.Int64

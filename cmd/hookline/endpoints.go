@@ -15,18 +15,26 @@ import (
 
 	"github.com/hookline/hookline/config"
 	"github.com/hookline/hookline/endpoints"
+	"github.com/hookline/hookline/signature"
 )
 
-const endpointsUsage = `Usage: hookline endpoints <add|list|get|update|delete> [flags] [ID]
+const endpointsUsage = `Usage: hookline endpoints <add|list|get|update|rotate-secret|reencrypt|delete> [flags] [ID]
 
 Manages endpoints in the endpoints topic, directly through Kafka (--brokers,
-or the embedded broker of a running 'hookline serve' at --kafka-listen).
+or the embedded broker of a running 'hookline serve' at --kafka-listen). Give
+it the same secret_key as serve (HOOKLINE_SECRET_KEY or --secret-key-file):
+secrets are encrypted in the topic with it.
 
-  add     --url URL [--id ID] [--secret whsec_...] [--tenant T] [--event-types a,b.*] [--timeout 15s]
-          prints the endpoint with its secret in full, the only time it is shown
+  add     --url URL [--id ID] [--scheme v1|v1a] [--secret whsec_...|whsk_...] [--tenant T] [--event-types a,b.*] [--timeout 15s]
+          prints the endpoint with its secret in full, the only time it is shown;
+          v1 signs with HMAC (whsec_), v1a with ed25519 (whsk_; receivers get the whpk_ public key)
   list    one line per endpoint, secrets masked
   get     ID
   update  ID [--url URL] [--tenant T] [--event-types ...] [--timeout D] [--enabled=true|false] [--add-secret whsec_...]
+  rotate-secret ID [--overlap 24h] [--scheme v1|v1a] [--secret ...]
+          makes a new secret current; the old ones keep signing for --overlap, then expire by themselves
+  reencrypt
+          rewrites every endpoint so its secrets are encrypted with the first secret_key (after a key rotation)
   delete  ID
 `
 
@@ -53,6 +61,8 @@ func runEndpoints(ctx context.Context, args []string) error {
 		timeout    = new(time.Duration)
 		enabled    = new(bool)
 		addSecret  = new(string)
+		scheme     = new(string)
+		overlap    = new(time.Duration)
 		asJSON     = fs.Bool("json", false, "print JSON")
 	)
 	switch sub {
@@ -64,14 +74,19 @@ func runEndpoints(ctx context.Context, args []string) error {
 		fs.StringVar(tenant, "tenant", "", "`tenant` the endpoint belongs to (for fan-out events)")
 		fs.StringVar(eventTypes, "event-types", "", "comma-separated event `types` to receive; a trailing * matches a prefix; empty: all")
 		fs.DurationVar(timeout, "timeout", 0, "per-request `timeout` (default: the server's endpoint_timeout)")
-	case "list", "get", "delete":
+	case "rotate-secret":
+		fs.StringVar(scheme, "scheme", "", "signature scheme of the new secret, v1 (HMAC) or v1a (ed25519); default: that of the current secret")
+		fs.StringVar(secret, "secret", "", "the new signing `secret` (default: generated)")
+		fs.DurationVar(overlap, "overlap", 24*time.Hour, "how long the replaced secrets keep signing, so receivers can switch")
+	case "list", "get", "delete", "reencrypt":
 	default:
 		fmt.Fprint(os.Stderr, endpointsUsage)
 		return fmt.Errorf("unknown endpoints subcommand %q", sub)
 	}
 	switch sub {
 	case "add":
-		fs.StringVar(secret, "secret", "", "signing `secret` whsec_... (default: generated)")
+		fs.StringVar(secret, "secret", "", "signing `secret` whsec_... or whsk_... (default: generated)")
+		fs.StringVar(scheme, "scheme", "v1", "signature scheme of a generated secret: v1 (HMAC, whsec_) or v1a (ed25519, whsk_)")
 	case "update":
 		fs.BoolVar(enabled, "enabled", true, "enable or disable the endpoint")
 		fs.StringVar(addSecret, "add-secret", "", "add a signing `secret`; deliveries carry one signature per secret")
@@ -104,6 +119,19 @@ func runEndpoints(ctx context.Context, args []string) error {
 	}
 	defer cl.Close()
 	reg := endpoints.NewRegistry(cl, topicSet.Endpoints, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	keys, err := cfg.SecretKeys()
+	if err != nil {
+		return err
+	}
+	if keys != nil {
+		box, err := endpoints.NewSecretBox(keys)
+		if err != nil {
+			return err
+		}
+		reg.UseSecretBox(box)
+	} else if sub == "add" || sub == "update" || sub == "rotate-secret" || sub == "reencrypt" {
+		fmt.Fprintln(os.Stderr, "warning: no secret_key (HOOKLINE_SECRET_KEY or --secret-key-file): secrets are stored in plaintext in the endpoints topic")
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go reg.Run(runCtx)
@@ -126,7 +154,7 @@ func runEndpoints(ctx context.Context, args []string) error {
 			e.EventTypes = splitComma(*eventTypes)
 		}
 		if *secret == "" {
-			if *secret, err = endpoints.GenerateSecret(); err != nil {
+			if *secret, err = endpoints.GenerateKey(*scheme); err != nil {
 				return err
 			}
 		}
@@ -182,6 +210,48 @@ func runEndpoints(ctx context.Context, args []string) error {
 		}
 		e, _ := reg.Get(id)
 		return printEndpoints(true, true, e)
+	case "rotate-secret":
+		id, err := argID()
+		if err != nil {
+			return err
+		}
+		if *overlap < 0 {
+			return errors.New("--overlap must not be negative")
+		}
+		now := time.Now().UTC()
+		var fresh string
+		err = reg.Update(ctx, id, func(e *endpoints.Endpoint) error {
+			fresh = *secret
+			if fresh == "" {
+				s := *scheme
+				if s == "" {
+					s = signature.Scheme(e.Secrets[len(e.Secrets)-1])
+				}
+				if fresh, err = endpoints.GenerateKey(s); err != nil {
+					return err
+				}
+			}
+			e.Rotate(fresh, *overlap, now)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		e, _ := reg.Get(id)
+		return printRotation(*asJSON, e, fresh, now.Add(*overlap))
+	case "reencrypt":
+		if keys == nil {
+			return errors.New("reencrypt: no secret_key configured (HOOKLINE_SECRET_KEY or --secret-key-file)")
+		}
+		n := 0
+		for _, e := range reg.List() {
+			if err := reg.Update(ctx, e.ID, func(*endpoints.Endpoint) error { return nil }); err != nil {
+				return fmt.Errorf("reencrypt endpoint %s: %w", e.ID, err)
+			}
+			n++
+		}
+		fmt.Printf("rewrote %d endpoints with secret key %s\n", n, endpoints.KeyID(keys[0]))
+		return nil
 	default: // delete
 		id, err := argID()
 		if err != nil {
@@ -205,24 +275,68 @@ func splitComma(s string) []string {
 	return out
 }
 
+// printRotation shows the new secret once, in full, with its public key for
+// a v1a key.
+func printRotation(asJSON bool, e endpoints.Endpoint, fresh string, until time.Time) error {
+	out := struct {
+		ID            string    `json:"id"`
+		Secret        string    `json:"secret"`
+		PublicKey     string    `json:"public_key,omitempty"`
+		RetiringUntil time.Time `json:"retiring_until,omitzero"`
+	}{ID: e.ID, Secret: fresh}
+	if signature.Scheme(fresh) == signature.SchemeV1a {
+		out.PublicKey, _ = signature.PublicKey(fresh)
+	}
+	if len(e.RetiringSecrets) > 0 {
+		out.RetiringUntil = until
+	}
+	if asJSON {
+		return json.NewEncoder(os.Stdout).Encode(out)
+	}
+	fmt.Printf("endpoint %s: new secret (shown only now): %s\n", e.ID, out.Secret)
+	if out.PublicKey != "" {
+		fmt.Printf("public key for its receivers: %s\n", out.PublicKey)
+	}
+	if len(e.RetiringSecrets) > 0 {
+		fmt.Printf("the previous secret(s) keep signing until %s, then expire\n", until.Format(time.RFC3339))
+	} else {
+		fmt.Println("the previous secret(s) stopped signing now")
+	}
+	return nil
+}
+
+// endpointView is an endpoint as printed: with the public keys of its v1a
+// signing keys, which its receivers need and which are not secret.
+type endpointView struct {
+	endpoints.Endpoint
+	PublicKeys []string `json:"public_keys,omitempty"`
+}
+
 func printEndpoints(asJSON, mask bool, eps ...endpoints.Endpoint) error {
-	if mask {
-		for i := range eps {
-			eps[i] = eps[i].Masked()
+	views := make([]endpointView, len(eps))
+	for i, e := range eps {
+		views[i].PublicKeys = e.PublicKeys()
+		if mask {
+			e = e.Masked()
 		}
+		views[i].Endpoint = e
 	}
 	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		if len(eps) == 1 {
-			return enc.Encode(eps[0])
+		if len(views) == 1 {
+			return enc.Encode(views[0])
 		}
-		return enc.Encode(eps)
+		return enc.Encode(views)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tURL\tTENANT\tEVENT TYPES\tENABLED\tSECRETS")
-	for _, e := range eps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", e.ID, e.URL, e.Tenant, strings.Join(e.EventTypes, ","), e.Enabled, strings.Join(e.Secrets, " "))
+	for _, v := range views {
+		secrets := strings.Join(v.Secrets, " ")
+		if n := len(v.RetiringSecrets); n > 0 {
+			secrets += fmt.Sprintf(" (+%d retiring)", n)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", v.ID, v.URL, v.Tenant, strings.Join(v.EventTypes, ","), v.Enabled, secrets)
 	}
 	return tw.Flush()
 }
