@@ -50,9 +50,12 @@ type RunnerConfig struct {
 	// FlushInterval is how long completed records may wait for their commit.
 	FlushInterval time.Duration
 	// Grace bounds how long shutdown waits for in-flight records.
-	Grace  time.Duration
-	Now    func() time.Time
-	Logger *slog.Logger
+	Grace time.Duration
+	// TxnTimeout bounds producing a transaction's records and ending it;
+	// longer than a broker failover, shorter than the transaction timeout.
+	TxnTimeout time.Duration
+	Now        func() time.Time
+	Logger     *slog.Logger
 }
 
 func (c *RunnerConfig) setDefaults() {
@@ -67,6 +70,9 @@ func (c *RunnerConfig) setDefaults() {
 	}
 	if c.Grace <= 0 {
 		c.Grace = 15 * time.Second
+	}
+	if c.TxnTimeout <= 0 {
+		c.TxnTimeout = 30 * time.Second
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -227,6 +233,10 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 		// A resumed partition is fetched only once the fetch in flight
 		// returns: keep that short so a due tier record is not held late.
 		kgo.FetchMaxWait(200*time.Millisecond),
+		// A crashed member's partitions wait for its session to time out:
+		// keep that short (Kafka's minimum is 6s).
+		kgo.SessionTimeout(10*time.Second),
+		kgo.HeartbeatInterval(time.Second),
 		// Successors keep the partition number of the record they come from,
 		// so a key never changes owner as it moves between topics.
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
@@ -623,9 +633,12 @@ func (r *Runner) maybeFlush(final bool) error {
 
 	committed, err := r.transact(out, plans)
 	r.lastEnd = r.cfg.Now()
-	if err != nil || !committed {
+	if err != nil {
+		return fmt.Errorf("stage %s: transactions are stuck: %w", r.cfg.Name, err)
+	}
+	if !committed {
 		r.stats.Aborted.Add(1)
-		r.log.Info("transaction aborted; records will be processed again", "err", err)
+		r.log.Info("transaction aborted; records will be processed again")
 		r.reset()
 		return nil
 	}
@@ -646,13 +659,18 @@ func (r *Runner) maybeFlush(final bool) error {
 }
 
 // transact produces the successors and commits offsets and done sets in one
-// transaction.
+// transaction. It reports whether the transaction committed; an error means
+// the session is unusable (a transaction could not be ended), and the stage
+// must stop.
 func (r *Runner) transact(out []*kgo.Record, plans map[int32]flushPlan) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Grace)
-	defer cancel()
 	if err := r.sess.Begin(); err != nil {
 		return false, fmt.Errorf("begin transaction: %w", err)
 	}
+	// Produces may wait out a leader election (a broker failover takes
+	// seconds), so they get their own deadline, and End always a fresh one:
+	// End with an expired context returns without ending the transaction.
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.TxnTimeout)
+	defer cancel()
 	var (
 		mu      sync.Mutex
 		prodErr error
@@ -672,10 +690,13 @@ func (r *Runner) transact(out []*kgo.Record, plans map[int32]flushPlan) (bool, e
 	try := kgo.TryCommit
 	if prodErr != nil {
 		try = kgo.TryAbort
+		r.log.Warn("produce failed; aborting the transaction", "err", prodErr)
 	}
+	endCtx, cancelEnd := context.WithTimeout(context.Background(), r.cfg.TxnTimeout)
+	defer cancelEnd()
 	// kgo would commit the polled position; commit the watermark and the
 	// done set instead, so a record polled but not finished is never skipped.
-	endCtx := kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
+	endCtx = kgo.PreTxnCommitFnContext(endCtx, func(req *kmsg.TxnOffsetCommitRequest) error {
 		for i := range req.Topics {
 			t := &req.Topics[i]
 			if t.Topic != r.cfg.Topic {
@@ -694,10 +715,26 @@ func (r *Runner) transact(out []*kgo.Record, plans map[int32]flushPlan) (bool, e
 		return nil
 	})
 	committed, err := r.sess.End(endCtx, try)
-	if prodErr != nil {
-		return false, prodErr
+	if err != nil {
+		r.log.Warn("end transaction failed; aborting it", "err", err)
+		return false, r.abortOpen()
 	}
-	return committed, err
+	return committed && prodErr == nil, nil
+}
+
+// abortOpen ends a transaction that End left open, retrying while the
+// cluster recovers. If it cannot, the session is stuck: the caller stops the
+// stage so that the process restarts and fences it.
+func (r *Runner) abortOpen() error {
+	b := backoff.NewExponentialBackOff(backoff.WithMaxElapsedTime(2 * time.Minute))
+	return backoff.RetryNotify(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.TxnTimeout)
+		defer cancel()
+		_, err := r.sess.End(ctx, kgo.TryAbort)
+		return err
+	}, b, func(err error, wait time.Duration) {
+		r.log.Warn("abort transaction, retrying", "err", err, "retry_in", wait)
+	})
 }
 
 // reset forgets every record held: after an abort kgo rewinds to the
