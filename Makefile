@@ -1,17 +1,36 @@
 # The README's two commands: `go run ./cmd/hookline demo` and `make test`.
 GO ?= go
 CLICKHOUSE := 127.0.0.1:9000
+KAFKA := 127.0.0.1:19092
+KAFKA_CLUSTER := 127.0.0.1:19192,127.0.0.1:19292,127.0.0.1:19392
 TEST_ENV := HOOKLINE_TEST_CLICKHOUSE=$(CLICKHOUSE) HOOKLINE_REQUIRE_CLICKHOUSE=1
 
-.PHONY: test services build demo vet
+.PHONY: test test-embedded test-kafka services chaos build demo vet
 
-## test: install and start what the tests need, then run every test with the race detector
-test: services vet
+## test: install and start ClickHouse and a real Kafka, then run every test
+## with the race detector: all packages on the embedded broker, then the
+## end-to-end suite again on Apache Kafka.
+test: vet services test-embedded test-kafka
+
+test-embedded:
 	$(TEST_ENV) $(GO) test -race -shuffle=on -timeout 45m ./...
 
-## services: install (apt-get) and start ClickHouse on loopback
+test-kafka:
+	$(TEST_ENV) HOOKLINE_TEST_BROKERS=$(KAFKA) HOOKLINE_REQUIRE_KAFKA=1 $(GO) test -race -shuffle=on -timeout 45m ./test/
+
+## services: ClickHouse (Debian's package, via apt-get) and a single-node
+## Apache Kafka 4 (Maven Central jars, Java 17) on loopback
 services:
 	bash deploy/clickhouse/clickhouse.sh start
+	bash deploy/kafka/kafka.sh start
+
+## chaos: the long failure tests (processor crashes, broker failover on a
+## three-node cluster, rebalance, hostile receivers), about 25 minutes
+chaos:
+	bash deploy/kafka/kafka.sh start
+	bash deploy/kafka/kafka.sh start --nodes 3
+	HOOKLINE_CHAOS=1 HOOKLINE_REQUIRE_KAFKA=1 HOOKLINE_TEST_BROKERS=$(KAFKA) HOOKLINE_TEST_CLUSTER=$(KAFKA_CLUSTER) \
+		$(GO) test -race -count=1 -v -timeout 60m -run 'Crash|Rebalance|Failover|Hostile' ./test/
 
 vet:
 	$(GO) vet ./...
