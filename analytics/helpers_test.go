@@ -35,7 +35,7 @@ func testConn(t *testing.T) driver.Conn {
 	addr := testAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := Open(ctx, addr)
+	conn, err := Open(ctx, ConnOptions{Addr: addr})
 	if err != nil {
 		t.Fatalf("connect to test clickhouse: %v", err)
 	}

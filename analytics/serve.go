@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -21,6 +22,9 @@ func Extras(cfg config.Config) []func(ctx context.Context, env *pipeline.Env) er
 		return nil
 	}
 	return []func(ctx context.Context, env *pipeline.Env) error{func(ctx context.Context, env *pipeline.Env) error {
+		if cfg.ClickHouseTLS && cfg.ClickHouseTLSInsecureSkipVerify {
+			env.Logger.Warn("INSECURE: clickhouse_tls_insecure_skip_verify is on: ClickHouse's certificate is not verified, so anyone on the network path can impersonate it and take its password; for testing only", "addr", cfg.ClickHouse)
+		}
 		conn, err := openClickHouse(ctx, cfg, env)
 		if err != nil {
 			return err
@@ -28,6 +32,7 @@ func Extras(cfg config.Config) []func(ctx context.Context, env *pipeline.Env) er
 		defer conn.Close()
 		sink, err := NewSink(SinkConfig{
 			Brokers:    env.Brokers,
+			KafkaOpts:  env.KafkaOpts,
 			Topic:      env.Topics.Attempts,
 			Group:      cfg.TopicPrefix + "sink",
 			Conn:       conn,
@@ -47,7 +52,7 @@ func openClickHouse(ctx context.Context, cfg config.Config, env *pipeline.Env) (
 	var conn driver.Conn
 	b := backoff.NewExponentialBackOff(backoff.WithMaxElapsedTime(0), backoff.WithMaxInterval(30*time.Second))
 	err := backoff.RetryNotify(func() error {
-		c, err := Open(ctx, cfg.ClickHouse)
+		c, err := Open(ctx, ConnOptionsFrom(cfg))
 		if err != nil {
 			return err
 		}
@@ -58,6 +63,12 @@ func openClickHouse(ctx context.Context, cfg config.Config, env *pipeline.Env) (
 		conn = c
 		return nil
 	}, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
+		if errors.Is(err, ErrAuth) {
+			// Deliveries go on; the sink waits for the credentials to be
+			// fixed (here or on the server) rather than stopping serve.
+			env.Logger.Error("clickhouse refused hookline's credentials; attempts wait in kafka", "addr", cfg.ClickHouse, "user", cfg.ClickHouseUsername, "err", err, "retry_in", wait)
+			return
+		}
 		env.Logger.Warn("clickhouse not ready; attempts wait in kafka", "addr", cfg.ClickHouse, "err", err, "retry_in", wait)
 	})
 	if err != nil {

@@ -33,6 +33,31 @@ type Config struct {
 	// DataDir holds the embedded broker's log and any other local state.
 	DataDir string `yaml:"data_dir"`
 
+	// KafkaTLS connects to Brokers over TLS, verifying their certificates
+	// against the system roots or KafkaTLSCAFile.
+	KafkaTLS bool `yaml:"kafka_tls"`
+	// KafkaTLSCAFile is a PEM file of the CA certificates that sign the
+	// brokers' certificates; empty means the system roots.
+	KafkaTLSCAFile string `yaml:"kafka_tls_ca_file"`
+	// KafkaTLSCertFile and KafkaTLSKeyFile are the PEM client certificate
+	// and key presented to brokers that require one (mTLS).
+	KafkaTLSCertFile string `yaml:"kafka_tls_cert_file"`
+	KafkaTLSKeyFile  string `yaml:"kafka_tls_key_file"`
+	// KafkaTLSServerName is the name the brokers' certificates must carry;
+	// empty means each broker's host as dialed.
+	KafkaTLSServerName string `yaml:"kafka_tls_server_name"`
+	// KafkaTLSInsecureSkipVerify accepts any broker certificate. Anyone on
+	// the network path can then impersonate the cluster; testing only.
+	KafkaTLSInsecureSkipVerify bool `yaml:"kafka_tls_insecure_skip_verify"`
+	// KafkaSASLMechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty
+	// means no SASL authentication.
+	KafkaSASLMechanism string `yaml:"kafka_sasl_mechanism"`
+	// KafkaSASLUsername and KafkaSASLPassword are the SASL credentials.
+	// Prefer the environment (HOOKLINE_KAFKA_SASL_PASSWORD) for the
+	// password; it is never logged.
+	KafkaSASLUsername string `yaml:"kafka_sasl_username"`
+	KafkaSASLPassword string `yaml:"kafka_sasl_password"`
+
 	// TopicPrefix is prepended to every topic name.
 	TopicPrefix string `yaml:"topic_prefix"`
 	// Partitions is the partition count of events, the retry tiers, the DLQ
@@ -85,6 +110,21 @@ type Config struct {
 	ClickHouse string `yaml:"clickhouse"`
 	// ClickHouseDatabase is the database holding the attempts tables.
 	ClickHouseDatabase string `yaml:"clickhouse_database"`
+	// ClickHouseUsername and ClickHousePassword authenticate to ClickHouse.
+	// Prefer the environment (HOOKLINE_CLICKHOUSE_PASSWORD) for the
+	// password; it is never logged.
+	ClickHouseUsername string `yaml:"clickhouse_username"`
+	ClickHousePassword string `yaml:"clickhouse_password"`
+	// ClickHouseTLS connects to ClickHouse over TLS (its secure native
+	// port, usually 9440), verifying its certificate against the system
+	// roots or ClickHouseTLSCAFile.
+	ClickHouseTLS bool `yaml:"clickhouse_tls"`
+	// ClickHouseTLSCAFile is a PEM file of the CA certificates that sign
+	// ClickHouse's certificate; empty means the system roots.
+	ClickHouseTLSCAFile string `yaml:"clickhouse_tls_ca_file"`
+	// ClickHouseTLSInsecureSkipVerify accepts any ClickHouse certificate;
+	// testing only.
+	ClickHouseTLSInsecureSkipVerify bool `yaml:"clickhouse_tls_insecure_skip_verify"`
 
 	// AllowPrivateDestinations lets deliveries reach loopback, private,
 	// link-local and other special addresses. For local development only:
@@ -155,6 +195,7 @@ func Default() Config {
 		ShutdownGrace:      15 * time.Second,
 		InstanceID:         defaultInstanceID(),
 		ClickHouseDatabase: "hookline",
+		ClickHouseUsername: "default",
 		TokenRateLimit:     100,
 		TokenBurst:         200,
 		LogLevel:           "info",
@@ -210,6 +251,7 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("brokers[%d]", i), "%v", err)
 		}
 	}
+	errs = append(errs, c.validateKafkaSecurity()...)
 	if c.Embedded() {
 		if err := checkHostPort(c.KafkaListen, true); err != nil {
 			bad("kafka_listen", "%v", err)
@@ -309,6 +351,7 @@ func (c Config) Validate() error {
 	if !isIdentifier(c.ClickHouseDatabase) {
 		bad("clickhouse_database", "must be a plain identifier (letters, digits, _; not starting with a digit), got %q", c.ClickHouseDatabase)
 	}
+	errs = append(errs, c.validateClickHouseSecurity()...)
 
 	for i, cidr := range c.AllowDestinations {
 		if _, err := netip.ParsePrefix(cidr); err != nil {

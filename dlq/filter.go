@@ -20,7 +20,7 @@ var ErrorClasses = []processors.ErrorClass{
 	processors.ClassHTTP3xx, processors.ClassHTTP4xx, processors.ClassHTTP408, processors.ClassHTTP410,
 	processors.ClassHTTP429, processors.ClassHTTP5xx, processors.ClassTimeout, processors.ClassConnection,
 	processors.ClassCircuitOpen, processors.ClassEndpointDisabled, processors.ClassEndpointMissing,
-	processors.ClassMalformed, processors.ClassNoSecret, processors.ClassDestinationRefused,
+	processors.ClassMalformed, processors.ClassNoSecret, processors.ClassDestinationRefused, processors.ClassClientCert,
 }
 
 // Filter selects DLQ entries. Every set criterion must hold; a list matches

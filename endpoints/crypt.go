@@ -119,7 +119,8 @@ func (b *SecretBox) Open(endpointID, value string) (string, error) {
 // IsEncrypted reports whether a stored secret value is encrypted.
 func IsEncrypted(value string) bool { return strings.HasPrefix(value, encryptedPrefix) }
 
-// seal returns a copy of e with every secret encrypted; with a nil box, e.
+// seal returns a copy of e with every secret and the client key encrypted;
+// with a nil box, e.
 func (b *SecretBox) seal(e Endpoint) (Endpoint, error) {
 	if b == nil {
 		return e, nil
@@ -136,10 +137,15 @@ func (b *SecretBox) seal(e Endpoint) (Endpoint, error) {
 			return e, err
 		}
 	}
+	if e.ClientKeyPEM != "" {
+		if e.ClientKeyPEM, err = b.Seal(e.ID, e.ClientKeyPEM); err != nil {
+			return e, err
+		}
+	}
 	return e, nil
 }
 
-// open decrypts every secret of e in place. A secret that cannot be
+// open decrypts every secret of e and its client key in place. A secret that cannot be
 // decrypted stays encrypted (so the endpoint cannot sign, and a write of it
 // fails validation) and the first error is returned.
 func (b *SecretBox) open(e *Endpoint) error {
@@ -159,6 +165,9 @@ func (b *SecretBox) open(e *Endpoint) error {
 	}
 	for i := range e.RetiringSecrets {
 		try(&e.RetiringSecrets[i].Secret)
+	}
+	if e.ClientKeyPEM != "" {
+		try(&e.ClientKeyPEM)
 	}
 	return first
 }

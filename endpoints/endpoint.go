@@ -26,6 +26,11 @@ type Endpoint struct {
 	EventTypes      []string         `json:"event_types,omitempty"`
 	TimeoutMS       int              `json:"timeout_ms,omitempty"`
 	Enabled         bool             `json:"enabled"`
+	// ClientCertPEM and ClientKeyPEM are an optional client certificate
+	// (with its chain) and its private key, presented to endpoints that
+	// require mutual TLS. The key is encrypted at rest like the secrets.
+	ClientCertPEM string `json:"client_cert_pem,omitempty"`
+	ClientKeyPEM  string `json:"client_key_pem,omitempty"`
 	// DisabledReason says why an endpoint was disabled (for example an HTTP 410).
 	DisabledReason string    `json:"disabled_reason,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`

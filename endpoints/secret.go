@@ -47,8 +47,9 @@ func Mask(secret string) string {
 	return prefix + b64[:4] + "…"
 }
 
-// Masked returns a copy of the endpoint with every secret masked, for list
-// and detail output.
+// Masked returns a copy of the endpoint with every secret and the client key
+// masked, for list and detail output. The client certificate is public and
+// stays.
 func (e Endpoint) Masked() Endpoint {
 	e = e.clone()
 	for i, s := range e.Secrets {
@@ -57,7 +58,20 @@ func (e Endpoint) Masked() Endpoint {
 	for i := range e.RetiringSecrets {
 		e.RetiringSecrets[i].Secret = Mask(e.RetiringSecrets[i].Secret)
 	}
+	e.ClientKeyPEM = MaskKey(e.ClientKeyPEM)
 	return e
+}
+
+// MaskKey hides a client private key for display: what kind of value it is,
+// none of it.
+func MaskKey(key string) string {
+	switch {
+	case key == "":
+		return ""
+	case strings.HasPrefix(key, encryptedPrefix):
+		return encryptedPrefix + "…"
+	}
+	return "(private key)"
 }
 
 // PublicKeys returns the whpk_ public keys of the endpoint's v1a signing

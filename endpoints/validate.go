@@ -92,7 +92,7 @@ func (e Endpoint) Validate() error {
 	if e.TimeoutMS < 0 || e.TimeoutMS > MaxTimeoutMS {
 		return &FieldError{"timeout_ms", fmt.Sprintf("must be 0 (default %s) or 1 to %d", DefaultTimeout, MaxTimeoutMS)}
 	}
-	return nil
+	return checkClientCert(e.ClientCertPEM, e.ClientKeyPEM)
 }
 
 func validURL(raw string) error {

@@ -20,7 +20,15 @@ type createEndpointRequest struct {
 	Tenant     string   `json:"tenant"`
 	EventTypes []string `json:"event_types"`
 	TimeoutMS  int      `json:"timeout_ms"`
+	// ClientCertPEM and ClientKeyPEM are an optional client certificate
+	// and key for endpoints that require mutual TLS.
+	ClientCertPEM string `json:"client_cert_pem"`
+	ClientKeyPEM  string `json:"client_key_pem"`
 }
+
+// endpointBodyLimit bounds an endpoint request: room for a client
+// certificate chain and key besides the other fields.
+const endpointBodyLimit = envelopeOverhead + 2*endpoints.MaxClientPEMLen
 
 // patchEndpointRequest is the body of PATCH /v1/endpoints/{id}: only the
 // fields present change.
@@ -32,6 +40,10 @@ type patchEndpointRequest struct {
 	Enabled        *bool     `json:"enabled"`
 	DisabledReason *string   `json:"disabled_reason"`
 	Secrets        *[]string `json:"secrets"`
+	// ClientCertPEM and ClientKeyPEM replace the client certificate; both
+	// empty removes it.
+	ClientCertPEM *string `json:"client_cert_pem"`
+	ClientKeyPEM  *string `json:"client_key_pem"`
 }
 
 // rotateSecretRequest is the body of POST /v1/endpoints/{id}/rotate-secret.
@@ -54,13 +66,17 @@ const DefaultRotationOverlap = 24 * time.Hour
 type endpointView struct {
 	endpoints.Endpoint
 	PublicKeys []string `json:"public_keys,omitempty"`
+	// ClientCertSHA256 is the fingerprint of the client certificate.
+	ClientCertSHA256 string `json:"client_cert_sha256,omitempty"`
 }
 
 func view(e endpoints.Endpoint, mask bool) endpointView {
-	v := endpointView{Endpoint: e, PublicKeys: e.PublicKeys()}
+	v := endpointView{Endpoint: e, PublicKeys: e.PublicKeys(), ClientCertSHA256: e.ClientCertSHA256()}
 	if mask {
 		v.Endpoint = e.Masked()
 	}
+	// The caller gave the key; no answer needs to send it back.
+	v.ClientKeyPEM = endpoints.MaskKey(e.ClientKeyPEM)
 	return v
 }
 
@@ -71,7 +87,7 @@ type listEndpointsResponse struct {
 // createEndpoint answers 201 with the endpoint, the only answer that shows
 // its secret in full.
 func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) {
-	body, rerr := readBody(w, r, envelopeOverhead)
+	body, rerr := readBody(w, r, endpointBodyLimit)
 	if rerr != nil {
 		writeRequestError(w, rerr)
 		return
@@ -88,6 +104,9 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) {
 		EventTypes: req.EventTypes,
 		TimeoutMS:  req.TimeoutMS,
 		Enabled:    true,
+
+		ClientCertPEM: req.ClientCertPEM,
+		ClientKeyPEM:  req.ClientKeyPEM,
 	}
 	if e.ID == "" {
 		e.ID = endpoints.GenerateID()
@@ -134,7 +153,7 @@ func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request) {
 // is shown.
 func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	body, rerr := readBody(w, r, envelopeOverhead)
+	body, rerr := readBody(w, r, endpointBodyLimit)
 	if rerr != nil {
 		writeRequestError(w, rerr)
 		return
@@ -206,7 +225,7 @@ func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) patchEndpoint(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	body, rerr := readBody(w, r, envelopeOverhead)
+	body, rerr := readBody(w, r, endpointBodyLimit)
 	if rerr != nil {
 		writeRequestError(w, rerr)
 		return
@@ -239,6 +258,12 @@ func (s *Server) patchEndpoint(w http.ResponseWriter, r *http.Request) {
 		}
 		if req.Secrets != nil {
 			e.Secrets = *req.Secrets
+		}
+		if req.ClientCertPEM != nil {
+			e.ClientCertPEM = *req.ClientCertPEM
+		}
+		if req.ClientKeyPEM != nil {
+			e.ClientKeyPEM = *req.ClientKeyPEM
 		}
 		if req.Enabled != nil {
 			e.Enabled = *req.Enabled

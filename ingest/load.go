@@ -130,10 +130,12 @@ func fetchError(fs kgo.Fetches) error {
 func connectionOpts(cl *kgo.Client) []kgo.Opt {
 	seeds, _ := cl.OptValue(kgo.SeedBrokers).([]string)
 	opts := []kgo.Opt{kgo.SeedBrokers(seeds...)}
+	// A client's dialer is always set once it exists: kgo builds one from
+	// DialTLSConfig, and refuses both options together. So the dialer
+	// carries TLS, and the TLS config is copied only for a client without.
 	if dial, _ := cl.OptValue(kgo.Dialer).(func(context.Context, string, string) (net.Conn, error)); dial != nil {
 		opts = append(opts, kgo.Dialer(dial))
-	}
-	if tc, _ := cl.OptValue(kgo.DialTLSConfig).(*tls.Config); tc != nil {
+	} else if tc, _ := cl.OptValue(kgo.DialTLSConfig).(*tls.Config); tc != nil {
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
 	if mechs, _ := cl.OptValue(kgo.SASL).([]sasl.Mechanism); len(mechs) > 0 {

@@ -36,14 +36,17 @@ type Options struct {
 
 // Env is what a running service shares with extra components.
 type Env struct {
-	Topics   topics.Set
-	Brokers  []string
-	Client   *kgo.Client
-	Admin    *kadm.Client
-	Registry *endpoints.Registry
-	Metrics  *Metrics
-	Prom     *prometheus.Registry
-	Logger   *slog.Logger
+	Topics  topics.Set
+	Brokers []string
+	// KafkaOpts are the options beyond the seed brokers that every client of
+	// the cluster needs (TLS, SASL; see KafkaOpts).
+	KafkaOpts []kgo.Opt
+	Client    *kgo.Client
+	Admin     *kadm.Client
+	Registry  *endpoints.Registry
+	Metrics   *Metrics
+	Prom      *prometheus.Registry
+	Logger    *slog.Logger
 }
 
 // Service is one `hookline serve` process: the embedded broker when no
@@ -99,6 +102,11 @@ func (s *Service) Runners() []*Runner { s.mu.Lock(); defer s.mu.Unlock(); return
 func (s *Service) Run(ctx context.Context) error {
 	cfg := s.cfg
 	brokers := cfg.Brokers
+	secure, err := KafkaOpts(cfg)
+	if err != nil {
+		return err
+	}
+	s.warnKafkaSecurity()
 	if cfg.Embedded() {
 		emb, err := StartEmbedded(cfg.KafkaListen, cfg.DataDir, int32(cfg.Partitions), s.log)
 		if err != nil {
@@ -108,8 +116,11 @@ func (s *Service) Run(ctx context.Context) error {
 		brokers = emb.Addrs()
 	}
 
+	if err := checkKafkaAuth(ctx, brokers, secure); err != nil {
+		return err
+	}
 	set := topics.New(cfg.TopicPrefix, cfg.Tiers, cfg.TierScale, int32(cfg.Partitions), int16(cfg.ReplicationFactor))
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(time.Millisecond))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ProducerLinger(time.Millisecond)}, secure...)...)
 	if err != nil {
 		return fmt.Errorf("create kafka client for %v: %w", brokers, err)
 	}
@@ -139,7 +150,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 
 	metrics := NewMetrics(s.opts.Registry)
-	env := &Env{Topics: set, Brokers: brokers, Client: cl, Admin: adm, Registry: reg, Metrics: metrics, Prom: s.opts.Registry, Logger: s.log}
+	env := &Env{Topics: set, Brokers: brokers, KafkaOpts: secure, Client: cl, Admin: adm, Registry: reg, Metrics: metrics, Prom: s.opts.Registry, Logger: s.log}
 	runners, err := s.newRunners(env)
 	if err != nil {
 		return err
@@ -292,7 +303,7 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 			Topic:           st.topic,
 			Group:           cfg.TopicPrefix + "delivery." + st.name,
 			TransactionalID: cfg.TopicPrefix + "delivery." + st.name + "." + cfg.InstanceID,
-			ClientOpts:      []kgo.Opt{kgo.SeedBrokers(env.Brokers...)},
+			ClientOpts:      append([]kgo.Opt{kgo.SeedBrokers(env.Brokers...)}, env.KafkaOpts...),
 			Stage:           Observe(d, st.name, set.DLQ, set.Attempts, env.Metrics, s.log),
 			Due:             due,
 			Concurrency:     cfg.Concurrency,
@@ -324,6 +335,28 @@ func apiTokens(cts []config.Token) []ingest.Token {
 		out = append(out, t)
 	}
 	return out
+}
+
+// warnKafkaSecurity says loudly which Kafka security settings weaken or do
+// nothing. It never logs a credential.
+func (s *Service) warnKafkaSecurity() {
+	cfg := s.cfg
+	switch {
+	case cfg.Embedded() && cfg.KafkaSecured():
+		s.log.Warn("kafka_tls and kafka_sasl_* settings are ignored: no brokers are configured, and the embedded development broker listens in plaintext without authentication")
+		return
+	case cfg.Embedded():
+		return
+	}
+	if cfg.KafkaTLS && cfg.KafkaTLSInsecureSkipVerify {
+		s.log.Warn("INSECURE: kafka_tls_insecure_skip_verify is on: the brokers' certificates are not verified, so anyone on the network path can impersonate the cluster, read and change every record and take the SASL password; for testing only", "brokers", cfg.Brokers)
+	}
+	if cfg.SASLMechanism() == config.SASLPlain && !cfg.KafkaTLS {
+		s.log.Warn("kafka_sasl_mechanism PLAIN without kafka_tls sends the SASL password in clear text", "brokers", cfg.Brokers)
+	}
+	if !cfg.KafkaTLS && cfg.SASLMechanism() == "" {
+		s.log.Info("kafka connections are neither encrypted nor authenticated (kafka_tls, kafka_sasl_mechanism)", "brokers", cfg.Brokers)
+	}
 }
 
 // useSecretKeys makes the registry encrypt secrets at rest with the
@@ -378,8 +411,8 @@ func provision(ctx context.Context, set topics.Set, adm *kadm.Client, log *slog.
 	b := backoff.NewExponentialBackOff()
 	b.MaxElapsedTime = time.Minute
 	return backoff.RetryNotify(func() error {
-		err := set.Provision(ctx, adm)
-		if errors.Is(err, topics.ErrPartitionMismatch) {
+		err := KafkaAuthError(set.Provision(ctx, adm))
+		if errors.Is(err, topics.ErrPartitionMismatch) || errors.Is(err, ErrKafkaAuth) {
 			return backoff.Permanent(err)
 		}
 		if err != nil {
@@ -388,6 +421,9 @@ func provision(ctx context.Context, set topics.Set, adm *kadm.Client, log *slog.
 		// kgo caches "unknown topic" for a while; asking for authorized
 		// operations forces a fresh metadata request that refreshes it.
 		ds, err := adm.ListTopics(kadm.WithAuthorizedOps(ctx), set.All()...)
+		if err = KafkaAuthError(err); errors.Is(err, ErrKafkaAuth) {
+			return backoff.Permanent(err)
+		}
 		if err != nil {
 			return err
 		}
@@ -396,7 +432,13 @@ func provision(ctx context.Context, set topics.Set, adm *kadm.Client, log *slog.
 				return fmt.Errorf("topic %s not visible yet", t)
 			}
 		}
-		return nil
+		// On a cluster, a broker's metadata can lag a create: wait until
+		// every partition has a leader that answers for it.
+		ends, err := adm.ListEndOffsets(ctx, set.All()...)
+		if err != nil {
+			return err
+		}
+		return ends.Error()
 	}, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
 		log.Warn("provision topics, retrying", "err", err, "wait", wait)
 	})

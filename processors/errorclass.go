@@ -23,4 +23,7 @@ const (
 	// ClassDestinationRefused: the endpoint's address is loopback, private,
 	// link-local or otherwise refused by the destination policy.
 	ClassDestinationRefused ErrorClass = "destination_refused"
+	// ClassClientCert: the endpoint's client certificate or key cannot be
+	// used (a key encrypted with a secret_key this process does not have).
+	ClassClientCert ErrorClass = "client_cert"
 )

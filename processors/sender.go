@@ -3,12 +3,15 @@ package processors
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/hookline/hookline/endpoints"
@@ -38,12 +41,30 @@ type SenderOptions struct {
 	// Destinations decides which addresses may be dialed; the zero value
 	// refuses loopback, private, link-local and other special ranges.
 	Destinations DestinationPolicy
+	// RootCAs verify endpoint certificates; nil means the system roots.
+	// Verification cannot be turned off.
+	RootCAs *x509.CertPool
 }
 
 // Sender POSTs signed webhooks. It is safe for concurrent use.
+//
+// Endpoints without a client certificate share one transport. Each endpoint
+// with one gets its own, a clone of the shared one (same SSRF-guarded
+// dialer, timeouts and roots) that presents the certificate; it is kept
+// while the endpoint's certificate and key stay the same.
 type Sender struct {
 	client *http.Client
+	base   *http.Transport
 	now    func() time.Time
+
+	mu   sync.Mutex
+	mtls map[string]mtlsClient // by endpoint id
+}
+
+// mtlsClient is the HTTP client of an endpoint with a client certificate.
+type mtlsClient struct {
+	fingerprint string // endpoints.Endpoint.ClientCertFingerprint
+	client      *http.Client
 }
 
 // Result is the outcome of one request, already classified.
@@ -107,26 +128,79 @@ func NewSender(opts SenderOptions) *Sender {
 		TLSHandshakeTimeout:   opts.TLSHandshakeTimeout,
 		ExpectContinueTimeout: time.Second,
 	}
-	return &Sender{
-		client: &http.Client{
-			Transport: tr,
-			// A redirect is an answer, not a detour: following it would send a
-			// signed payload to a URL nobody registered.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		now: opts.Now,
+	if opts.RootCAs != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12}
+	}
+	return &Sender{client: newHTTPClient(tr), base: tr, now: opts.Now, mtls: make(map[string]mtlsClient)}
+}
+
+func newHTTPClient(tr http.RoundTripper) *http.Client {
+	return &http.Client{
+		Transport: tr,
+		// A redirect is an answer, not a detour: following it would send a
+		// signed payload to a URL nobody registered.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
 
 // Close releases idle connections.
-func (s *Sender) Close() { s.client.CloseIdleConnections() }
+func (s *Sender) Close() {
+	s.client.CloseIdleConnections()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.mtls {
+		c.client.CloseIdleConnections()
+	}
+}
+
+// clientFor returns the HTTP client for the endpoint: the shared one, or the
+// endpoint's own when it has a client certificate. A changed certificate or
+// key replaces the endpoint's client.
+func (s *Sender) clientFor(ep endpoints.Endpoint) (*http.Client, error) {
+	if !ep.HasClientCert() {
+		return s.client, nil
+	}
+	fp := ep.ClientCertFingerprint()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.mtls[ep.ID]
+	if ok && old.fingerprint == fp {
+		return old.client, nil
+	}
+	pair, err := ep.ClientCertificate()
+	if err != nil {
+		return nil, err
+	}
+	tr := s.base.Clone() // keeps the SSRF-guarded dialer
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if s.base.TLSClientConfig != nil {
+		tc = s.base.TLSClientConfig.Clone()
+	}
+	tc.Certificates = []tls.Certificate{pair}
+	tr.TLSClientConfig = tc
+	c := mtlsClient{fingerprint: fp, client: newHTTPClient(tr)}
+	s.mtls[ep.ID] = c
+	if ok {
+		old.client.CloseIdleConnections()
+	}
+	return c.client, nil
+}
 
 // Send POSTs body to the endpoint, signed under msgID and ts with all its
 // current secrets and the retiring ones not yet expired at ts, within the
 // endpoint's timeout. It never returns an error: every outcome is a
 // classified Result. An endpoint without a valid secret is a permanent
 // failure (ClassNoSecret): sending unsigned would teach receivers to accept
-// forgeries.
+// forgeries. So is one whose client certificate cannot be used
+// (ClassClientCert; a key encrypted with a secret_key this process lacks).
+//
+// A TLS handshake the endpoint fails, one that requires a client
+// certificate we do not present or do not present to its liking included,
+// is a connection error (ClassConnection) and retryable: from here it looks
+// like any other broken connection, and the fix (a certificate on the
+// endpoint, a CA on the receiver) is usually made while the retry tiers
+// still hold the event; after the last tier it goes to the DLQ and can be
+// replayed.
 func (s *Sender) Send(ctx context.Context, ep endpoints.Endpoint, msgID string, ts time.Time, body []byte) Result {
 	res := Result{RequestBytes: len(body)}
 	ctx, cancel := context.WithTimeout(ctx, ep.Timeout())
@@ -146,9 +220,15 @@ func (s *Sender) Send(ctx context.Context, ep endpoints.Endpoint, msgID string, 
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", UserAgent)
+	client, err := s.clientFor(ep)
+	if err != nil {
+		res.Err = fmt.Errorf("client certificate of endpoint %s: %w", ep.ID, err)
+		res.Verdict, res.Class, res.Skipped = Permanent, ClassClientCert, true
+		return res
+	}
 
 	start := s.now()
-	resp, err := s.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		res.Latency = s.now().Sub(start)
 		res.Verdict, res.Class = Classify(0, err)

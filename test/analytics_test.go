@@ -1,6 +1,7 @@
 package test
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -8,6 +9,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/hookline/hookline/analytics"
 )
@@ -33,12 +36,20 @@ func TestClickHouseRowsMatchThePipelineAttempts(t *testing.T) {
 	cfg.ClickHouse = clickhouseAddr(t)
 	cfg.ClickHouseDatabase = fmt.Sprintf("e2e_%d", rand.IntN(1e9))
 	h := start(t, cfg)
-	conn, err := analytics.Open(t.Context(), cfg.ClickHouse)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The analytics package's outage test may have the server down right
+	// now (packages test in parallel); the sink rides that out, so do we.
+	var conn driver.Conn
+	var err error
+	waitFor(t, 3*time.Minute, "ClickHouse to answer", func() bool {
+		conn, err = analytics.Open(t.Context(), analytics.ConnOptionsFrom(cfg))
+		return err == nil
+	})
 	defer conn.Close()
-	t.Cleanup(func() { _ = conn.Exec(t.Context(), "DROP DATABASE IF EXISTS "+cfg.ClickHouseDatabase) })
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+cfg.ClickHouseDatabase)
+	})
 
 	h.addEndpoint("healthy", newReceiver(t, nil), time.Second)
 	h.addEndpoint("flaky", newReceiver(t, func(string, int) int {
@@ -72,7 +83,7 @@ func TestClickHouseRowsMatchThePipelineAttempts(t *testing.T) {
 		return true
 	})
 	var got map[string]uint64
-	waitFor(t, 60*time.Second, "ClickHouse to hold every attempt", func() bool {
+	waitFor(t, 3*time.Minute, "ClickHouse to hold every attempt", func() bool {
 		got, err = analytics.CountByOutcome(t.Context(), conn, cfg.ClickHouseDatabase)
 		return err == nil && maps.Equal(got, want)
 	})

@@ -23,6 +23,7 @@ import (
 
 	"github.com/hookline/hookline/analytics"
 	"github.com/hookline/hookline/config"
+	"github.com/hookline/hookline/pipeline"
 	"github.com/hookline/hookline/processors"
 	"github.com/hookline/hookline/signature"
 )
@@ -100,7 +101,7 @@ whole schedule fits in well under a minute.`)
 		return err
 	}
 	tally := newAttemptTally()
-	go tally.follow(ctx, svc.Env().Brokers, svc.Env().Topics.Attempts)
+	go tally.follow(ctx, svc.Env(), svc.Env().Topics.Attempts)
 
 	start := time.Now()
 	if err := run.send(ctx, *events); err != nil {
@@ -409,10 +410,10 @@ func newAttemptTally() *attemptTally {
 	return &attemptTally{retried: make(map[string]int), dead: make(map[string]bool), outcomes: make(map[string]uint64)}
 }
 
-func (t *attemptTally) follow(ctx context.Context, brokers []string, topic string) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+func (t *attemptTally) follow(ctx context.Context, env *pipeline.Env, topic string) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(env.Brokers...), kgo.ConsumeTopics(topic),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.WithLogger(kgo.BasicLogger(io.Discard, kgo.LogLevelNone, nil)))
+		kgo.WithLogger(kgo.BasicLogger(io.Discard, kgo.LogLevelNone, nil))}, env.KafkaOpts...)...)
 	if err != nil {
 		slog.Error("follow attempts", "err", err)
 		return
@@ -459,7 +460,7 @@ func (t *attemptTally) tierString() string {
 // clickhouseReport waits until ClickHouse holds as many attempt rows per
 // outcome as the attempts topic has records, then runs the core queries.
 func clickhouseReport(ctx context.Context, cfg config.Config, t *attemptTally) (string, error) {
-	conn, err := analytics.Open(ctx, cfg.ClickHouse)
+	conn, err := analytics.Open(ctx, analytics.ConnOptionsFrom(cfg))
 	if err != nil {
 		return "", fmt.Errorf("clickhouse %s: %w", cfg.ClickHouse, err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/hookline/hookline/config"
 	"github.com/hookline/hookline/dlq"
 	"github.com/hookline/hookline/endpoints"
+	"github.com/hookline/hookline/pipeline"
 )
 
 const dlqUsage = `Usage: hookline dlq <list|show|stats|replay|replays> [flags] [ARG]
@@ -177,13 +178,13 @@ func runDLQ(ctx context.Context, args []string) error {
 		}
 	}
 
-	cl, set, err := connect(cfg)
+	cl, secure, set, err := connect(cfg)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	seeds, _ := cl.OptValue(kgo.SeedBrokers).([]string)
-	dcfg := dlq.Config{Brokers: seeds, Topics: set, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	dcfg := dlq.Config{Brokers: seeds, ClientOpts: secure, Topics: set, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if sub != "replays" && sub != "generate" {
 		reg := endpoints.NewRegistry(cl, set.Endpoints, slog.New(slog.DiscardHandler))
 		runCtx, cancel := context.WithCancel(ctx)
@@ -192,7 +193,7 @@ func runDLQ(ctx context.Context, args []string) error {
 		waitCtx, cancelWait := context.WithTimeout(ctx, 15*time.Second)
 		defer cancelWait()
 		if err := reg.WaitReady(waitCtx); err != nil {
-			return fmt.Errorf("read endpoints topic %s (is Kafka reachable? --brokers, or a running serve's --kafka-listen): %w", set.Endpoints, err)
+			return fmt.Errorf("read endpoints topic %s (is Kafka reachable? --brokers, or a running serve's --kafka-listen): %w", set.Endpoints, pipeline.KafkaAuthError(err))
 		}
 		dcfg.TenantOf = func(id string) string {
 			e, _ := reg.Get(id)
@@ -312,7 +313,7 @@ func dlqShow(ctx context.Context, d *dlq.Client, cfg config.Config, ref string, 
 			return err
 		}
 		table := cfg.ClickHouseDatabase + "." + analytics.TableAttempts
-		conn, err := analytics.Open(ctx, cfg.ClickHouse)
+		conn, err := analytics.Open(ctx, analytics.ConnOptionsFrom(cfg))
 		if err != nil {
 			return err
 		}
@@ -508,7 +509,7 @@ func auditToClickHouse(ctx context.Context, cfg config.Config, d *dlq.Client, re
 	if latest == nil {
 		return nil // nothing was recorded: the replay did not start
 	}
-	conn, err := analytics.Open(ctx, cfg.ClickHouse)
+	conn, err := analytics.Open(ctx, analytics.ConnOptionsFrom(cfg))
 	if err != nil {
 		return fmt.Errorf("clickhouse %s: %w", cfg.ClickHouse, err)
 	}

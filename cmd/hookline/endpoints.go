@@ -15,6 +15,7 @@ import (
 
 	"github.com/hookline/hookline/config"
 	"github.com/hookline/hookline/endpoints"
+	"github.com/hookline/hookline/pipeline"
 	"github.com/hookline/hookline/signature"
 )
 
@@ -30,7 +31,9 @@ secrets are encrypted in the topic with it.
           v1 signs with HMAC (whsec_), v1a with ed25519 (whsk_; receivers get the whpk_ public key)
   list    one line per endpoint, secrets masked
   get     ID
+          [--client-cert FILE --client-key FILE]  a client certificate for an endpoint that requires mutual TLS
   update  ID [--url URL] [--tenant T] [--event-types ...] [--timeout D] [--enabled=true|false] [--add-secret whsec_...]
+          [--client-cert FILE --client-key FILE]  replaces the client certificate; --client-cert= --client-key= removes it
   rotate-secret ID [--overlap 24h] [--scheme v1|v1a] [--secret ...]
           makes a new secret current; the old ones keep signing for --overlap, then expire by themselves
   reencrypt
@@ -63,6 +66,8 @@ func runEndpoints(ctx context.Context, args []string) error {
 		addSecret  = new(string)
 		scheme     = new(string)
 		overlap    = new(time.Duration)
+		clientCert = new(string)
+		clientKey  = new(string)
 		asJSON     = fs.Bool("json", false, "print JSON")
 	)
 	switch sub {
@@ -74,6 +79,8 @@ func runEndpoints(ctx context.Context, args []string) error {
 		fs.StringVar(tenant, "tenant", "", "`tenant` the endpoint belongs to (for fan-out events)")
 		fs.StringVar(eventTypes, "event-types", "", "comma-separated event `types` to receive; a trailing * matches a prefix; empty: all")
 		fs.DurationVar(timeout, "timeout", 0, "per-request `timeout` (default: the server's endpoint_timeout)")
+		fs.StringVar(clientCert, "client-cert", "", "PEM `file` of a client certificate (and chain) for an endpoint that requires mutual TLS; with --client-key")
+		fs.StringVar(clientKey, "client-key", "", "PEM `file` of the client certificate's private key, encrypted at rest with secret_key")
 	case "rotate-secret":
 		fs.StringVar(scheme, "scheme", "", "signature scheme of the new secret, v1 (HMAC) or v1a (ed25519); default: that of the current secret")
 		fs.StringVar(secret, "secret", "", "the new signing `secret` (default: generated)")
@@ -113,7 +120,15 @@ func runEndpoints(ctx context.Context, args []string) error {
 		return positional[0], nil
 	}
 
-	cl, topicSet, err := connect(cfg)
+	// Read the certificate files before connecting: a wrong path fails fast.
+	var certPEM, keyPEM string
+	if set("client-cert") || set("client-key") {
+		if certPEM, keyPEM, err = readClientCert(*clientCert, *clientKey); err != nil {
+			return err
+		}
+	}
+
+	cl, _, topicSet, err := connect(cfg)
 	if err != nil {
 		return err
 	}
@@ -138,7 +153,7 @@ func runEndpoints(ctx context.Context, args []string) error {
 	waitCtx, cancelWait := context.WithTimeout(ctx, 15*time.Second)
 	defer cancelWait()
 	if err := reg.WaitReady(waitCtx); err != nil {
-		return fmt.Errorf("read endpoints topic %s (is Kafka reachable? --brokers, or a running serve's --kafka-listen): %w", topicSet.Endpoints, err)
+		return fmt.Errorf("read endpoints topic %s (is Kafka reachable? --brokers, or a running serve's --kafka-listen): %w", topicSet.Endpoints, pipeline.KafkaAuthError(err))
 	}
 
 	switch sub {
@@ -146,7 +161,8 @@ func runEndpoints(ctx context.Context, args []string) error {
 		if len(positional) != 0 {
 			return fmt.Errorf("endpoints add: unexpected argument %q (give the id with --id)", positional[0])
 		}
-		e := endpoints.Endpoint{ID: *id, URL: *url, Tenant: *tenant, Enabled: true, TimeoutMS: int(*timeout / time.Millisecond)}
+		e := endpoints.Endpoint{ID: *id, URL: *url, Tenant: *tenant, Enabled: true, TimeoutMS: int(*timeout / time.Millisecond),
+			ClientCertPEM: certPEM, ClientKeyPEM: keyPEM}
 		if e.ID == "" {
 			e.ID = endpoints.GenerateID()
 		}
@@ -202,6 +218,9 @@ func runEndpoints(ctx context.Context, args []string) error {
 			}
 			if set("add-secret") {
 				e.Secrets = append(e.Secrets, *addSecret)
+			}
+			if set("client-cert") || set("client-key") {
+				e.ClientCertPEM, e.ClientKeyPEM = certPEM, keyPEM
 			}
 			return nil
 		})
@@ -265,6 +284,26 @@ func runEndpoints(ctx context.Context, args []string) error {
 	}
 }
 
+// readClientCert reads --client-cert and --client-key: both files, or both
+// empty to remove the endpoint's client certificate.
+func readClientCert(certFile, keyFile string) (certPEM, keyPEM string, err error) {
+	switch {
+	case certFile == "" && keyFile == "":
+		return "", "", nil
+	case certFile == "" || keyFile == "":
+		return "", "", errors.New("--client-cert and --client-key go together (both empty removes the client certificate)")
+	}
+	c, err := os.ReadFile(certFile)
+	if err != nil {
+		return "", "", fmt.Errorf("--client-cert: %w", err)
+	}
+	k, err := os.ReadFile(keyFile)
+	if err != nil {
+		return "", "", fmt.Errorf("--client-key: %w", err)
+	}
+	return string(c), string(k), nil
+}
+
 func splitComma(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
@@ -310,15 +349,20 @@ func printRotation(asJSON bool, e endpoints.Endpoint, fresh string, until time.T
 type endpointView struct {
 	endpoints.Endpoint
 	PublicKeys []string `json:"public_keys,omitempty"`
+	// ClientCertSHA256 is the fingerprint of the client certificate.
+	ClientCertSHA256 string `json:"client_cert_sha256,omitempty"`
 }
 
 func printEndpoints(asJSON, mask bool, eps ...endpoints.Endpoint) error {
 	views := make([]endpointView, len(eps))
 	for i, e := range eps {
 		views[i].PublicKeys = e.PublicKeys()
+		views[i].ClientCertSHA256 = e.ClientCertSHA256()
 		if mask {
 			e = e.Masked()
 		}
+		// The operator gave the key; no output needs to show it again.
+		e.ClientKeyPEM = endpoints.MaskKey(e.ClientKeyPEM)
 		views[i].Endpoint = e
 	}
 	if asJSON {
@@ -330,13 +374,17 @@ func printEndpoints(asJSON, mask bool, eps ...endpoints.Endpoint) error {
 		return enc.Encode(views)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tURL\tTENANT\tEVENT TYPES\tENABLED\tSECRETS")
+	fmt.Fprintln(tw, "ID\tURL\tTENANT\tEVENT TYPES\tENABLED\tSECRETS\tCLIENT CERT")
 	for _, v := range views {
 		secrets := strings.Join(v.Secrets, " ")
 		if n := len(v.RetiringSecrets); n > 0 {
 			secrets += fmt.Sprintf(" (+%d retiring)", n)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", v.ID, v.URL, v.Tenant, strings.Join(v.EventTypes, ","), v.Enabled, secrets)
+		cert := "-"
+		if v.ClientCertSHA256 != "" {
+			cert = "sha256:" + v.ClientCertSHA256[:16] + "…"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\t%s\n", v.ID, v.URL, v.Tenant, strings.Join(v.EventTypes, ","), v.Enabled, secrets, cert)
 	}
 	return tw.Flush()
 }

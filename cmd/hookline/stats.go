@@ -24,7 +24,7 @@ func stats(ctx context.Context, args []string, w io.Writer) error {
 		fmt.Fprintln(fs.Output(), "Runs the core queries of the analyst pack (or one named query) and prints tables.")
 		fs.PrintDefaults()
 	}
-	addr := fs.String("clickhouse", defaultClickHouseAddr(), "ClickHouse native-protocol address (env HOOKLINE_CLICKHOUSE)")
+	connOpts := clickhouseFlags(fs)
 	db := fs.String("database", analytics.DefaultDatabase, "ClickHouse database")
 	endpoint := fs.String("endpoint", "", "only this endpoint id")
 	tenant := fs.String("tenant", "", "only this tenant")
@@ -51,7 +51,11 @@ func stats(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("stats: %w", err)
 	}
-	conn, err := analytics.Open(ctx, *addr)
+	opts, err := connOpts()
+	if err != nil {
+		return fmt.Errorf("stats: %w", err)
+	}
+	conn, err := analytics.Open(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("stats: %w", err)
 	}
@@ -78,7 +82,7 @@ func stats(ctx context.Context, args []string, w io.Writer) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(results)
 	}
-	fmt.Fprintf(w, "hookline stats: %s on %s, since %s", *db, *addr, p.From.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "hookline stats: %s on %s, since %s", *db, opts.Addr, p.From.UTC().Format(time.RFC3339))
 	if *endpoint != "" {
 		fmt.Fprintf(w, ", endpoint %s", *endpoint)
 	}
