@@ -241,6 +241,11 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 		// so a key never changes owner as it moves between topics.
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.OnPartitionsAssigned(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+			// A pause set by this loop just before an earlier revoke
+			// must not outlive it.
+			if ps := m[cfg.Topic]; len(ps) > 0 {
+				cl.ResumeFetchPartitions(map[string][]int32{cfg.Topic: ps})
+			}
 			r.loadDone(ctx, cl, m[cfg.Topic])
 			r.assigned.Store(true)
 		}),
@@ -479,6 +484,10 @@ func (r *Runner) handleRevoked() {
 			r.inflight -= p.running
 			delete(r.parts, id)
 		}
+	}
+	// The loop may have paused a partition after the callback resumed it.
+	if len(ps) > 0 {
+		r.sess.Client().ResumeFetchPartitions(map[string][]int32{r.cfg.Topic: ps})
 	}
 }
 
