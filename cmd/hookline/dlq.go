@@ -101,18 +101,9 @@ func (f *dlqFilterFlags) filter(now time.Time) (dlq.Filter, error) {
 }
 
 func runDLQ(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(os.Stderr, dlqUsage)
-		if len(args) == 0 {
-			return errors.New("missing subcommand")
-		}
-		return nil
-	}
-	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("dlq "+sub, flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), dlqUsage, "\nFlags:\n")
-		fs.PrintDefaults()
+	sub, args, fs, err := subcommand("dlq", dlqUsage, args)
+	if err != nil {
+		return err
 	}
 	var (
 		ff       dlqFilterFlags

@@ -42,18 +42,9 @@ secrets are encrypted in the topic with it.
 `
 
 func runEndpoints(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(os.Stderr, endpointsUsage)
-		if len(args) == 0 {
-			return errors.New("missing subcommand")
-		}
-		return nil
-	}
-	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("endpoints "+sub, flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), endpointsUsage, "\nFlags:\n")
-		fs.PrintDefaults()
+	sub, args, fs, err := subcommand("endpoints", endpointsUsage, args)
+	if err != nil {
+		return err
 	}
 	var (
 		id         = new(string)

@@ -68,3 +68,23 @@ func main() {
 	usage()
 	os.Exit(2)
 }
+
+// subcommand splits off the subcommand of a command that has several (dlq,
+// endpoints) and returns a flag set for it whose -h prints usage and flags.
+// Without a subcommand it prints usage and fails; with -h it prints usage.
+func subcommand(name, usage string, args []string) (string, []string, *flag.FlagSet, error) {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(os.Stderr, usage)
+		if len(args) == 0 {
+			return "", nil, nil, errors.New("missing subcommand")
+		}
+		return "", nil, nil, flag.ErrHelp
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet(name+" "+sub, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage, "\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	return sub, args[1:], fs, nil
+}
