@@ -669,8 +669,7 @@ func (r *Runner) maybeFlush(final bool) error {
 
 // transact produces the successors and commits offsets and done sets in one
 // transaction. It reports whether the transaction committed; an error means
-// the session is unusable (a transaction could not be ended), and the stage
-// must stop.
+// the outcome is unknown or the session is unusable, and the stage must stop.
 func (r *Runner) transact(out []*kgo.Record, plans map[int32]flushPlan) (bool, error) {
 	if err := r.sess.Begin(); err != nil {
 		return false, fmt.Errorf("begin transaction: %w", err)
@@ -725,8 +724,13 @@ func (r *Runner) transact(out []*kgo.Record, plans map[int32]flushPlan) (bool, e
 	})
 	committed, err := r.sess.End(endCtx, try)
 	if err != nil {
-		r.log.Warn("end transaction failed; aborting it", "err", err)
-		return false, r.abortOpen()
+		// The commit may or may not have happened: the client's idea of the
+		// committed offsets may be wrong either way, and processing on from
+		// it could repeat committed hand-offs. Release the transaction and
+		// stop the stage; a restarted process reads the true committed
+		// offsets and done sets from the broker.
+		r.log.Error("end transaction failed; its outcome is unknown, stopping the stage", "err", err)
+		return false, errors.Join(fmt.Errorf("end transaction: %w", err), r.abortOpen())
 	}
 	return committed && prodErr == nil, nil
 }
