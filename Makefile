@@ -5,18 +5,28 @@ KAFKA := 127.0.0.1:19092
 KAFKA_CLUSTER := 127.0.0.1:19192,127.0.0.1:19292,127.0.0.1:19392
 TEST_ENV := HOOKLINE_TEST_CLICKHOUSE=$(CLICKHOUSE) HOOKLINE_REQUIRE_CLICKHOUSE=1
 
-.PHONY: test test-embedded test-kafka services chaos build demo vet
+FUZZTIME ?= 10s
+
+.PHONY: test test-embedded test-kafka fuzz services chaos build demo vet
 
 ## test: install and start ClickHouse and a real Kafka, then run every test
 ## with the race detector: all packages on the embedded broker, then the
 ## end-to-end suite again on Apache Kafka.
-test: vet services test-embedded test-kafka
+test: vet services test-embedded test-kafka fuzz
 
 test-embedded:
 	$(TEST_ENV) $(GO) test -race -shuffle=on -timeout 45m ./...
 
 test-kafka:
 	$(TEST_ENV) HOOKLINE_TEST_BROKERS=$(KAFKA) HOOKLINE_REQUIRE_KAFKA=1 $(GO) test -race -shuffle=on -timeout 45m ./test/
+
+## fuzz: each fuzz target for FUZZTIME (10s; 60s or more when hunting);
+## a crasher fails the run and is kept in testdata/fuzz as a seed
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzIngestJSON$$' -fuzztime=$(FUZZTIME) ./ingest/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./envelope/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseRetryState$$' -fuzztime=$(FUZZTIME) ./processors/
+	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./signature/
 
 ## services: ClickHouse (Debian's package, via apt-get) and a single-node
 ## Apache Kafka 4 (Maven Central jars, Java 17) on loopback
