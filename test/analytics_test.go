@@ -87,5 +87,26 @@ func TestClickHouseRowsMatchThePipelineAttempts(t *testing.T) {
 		got, err = analytics.CountByOutcome(t.Context(), conn, cfg.ClickHouseDatabase)
 		return err == nil && maps.Equal(got, want)
 	})
-	t.Logf("attempts per outcome, topic %v, ClickHouse %v", want, got)
+	// The pipeline's own counters say the same.
+	counted := make(map[string]uint64)
+	mfs, err := h.env.Prom.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "hookline_deliveries_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" {
+					counted[l.GetValue()] += uint64(m.GetCounter().GetValue())
+				}
+			}
+		}
+	}
+	if !maps.Equal(counted, got) {
+		t.Errorf("hookline_deliveries_total per outcome %v, ClickHouse %v", counted, got)
+	}
+	t.Logf("attempts per outcome: topic %v, ClickHouse %v, pipeline counters %v", want, got, counted)
 }
