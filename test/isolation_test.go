@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"os"
 	"net/http"
 	"testing"
 	"time"
@@ -63,6 +64,12 @@ func healthyRun(t *testing.T, n, slow int) time.Duration {
 func TestSlowEndpointBarelySlowsAHealthyOneOnTheSamePartition(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compares two full runs")
+	}
+	if os.Getenv("HOOKLINE_TEST_BROKERS") != "" {
+		// On a real broker sharing this machine's cores, the extra retry
+		// traffic of the hanging endpoint costs broker CPU, and the ratio
+		// measures the machine rather than the pipeline.
+		t.Skip("a timing comparison: run on the embedded broker only")
 	}
 	const n = 3000
 	// Best of three runs each, alternating, to keep a noisy machine out of
