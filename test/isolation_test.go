@@ -2,8 +2,8 @@ package test
 
 import (
 	"fmt"
-	"os"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
