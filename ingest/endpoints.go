@@ -244,27 +244,13 @@ func (s *Server) patchEndpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := s.cfg.Registry.Update(r.Context(), id, func(e *endpoints.Endpoint) error {
-		if req.URL != nil {
-			e.URL = *req.URL
-		}
-		if req.Tenant != nil {
-			e.Tenant = *req.Tenant
-		}
-		if req.EventTypes != nil {
-			e.EventTypes = *req.EventTypes
-		}
-		if req.TimeoutMS != nil {
-			e.TimeoutMS = *req.TimeoutMS
-		}
-		if req.Secrets != nil {
-			e.Secrets = *req.Secrets
-		}
-		if req.ClientCertPEM != nil {
-			e.ClientCertPEM = *req.ClientCertPEM
-		}
-		if req.ClientKeyPEM != nil {
-			e.ClientKeyPEM = *req.ClientKeyPEM
-		}
+		patch(&e.URL, req.URL)
+		patch(&e.Tenant, req.Tenant)
+		patch(&e.EventTypes, req.EventTypes)
+		patch(&e.TimeoutMS, req.TimeoutMS)
+		patch(&e.Secrets, req.Secrets)
+		patch(&e.ClientCertPEM, req.ClientCertPEM)
+		patch(&e.ClientKeyPEM, req.ClientKeyPEM)
 		if req.Enabled != nil {
 			e.Enabled = *req.Enabled
 			e.DisabledReason = ""
@@ -283,6 +269,13 @@ func (s *Server) patchEndpoint(w http.ResponseWriter, r *http.Request) {
 	}
 	e, _ := s.cfg.Registry.Get(id)
 	writeJSON(w, http.StatusOK, view(e, true))
+}
+
+// patch sets *dst to *v when the PATCH body gave the field.
+func patch[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
 }
 
 func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request) {
