@@ -34,6 +34,25 @@
 // (OffsetFetch with RequireStable, so a pending transaction is waited out)
 // and skips those offsets, so no successor is ever produced twice.
 //
+// # Torn transactions: the hand-off audit
+//
+// On Apache Kafka a transaction's records and its offset commit become
+// visible together. The embedded broker (kfake) persists a transaction's
+// commit markers, partition by partition, before its offset commits, each
+// to its own file: a SIGKILL of its process in between leaves successors
+// committed whose source offsets are not, and the next owner would hand
+// those records on again. So every produced record carries its source
+// (HeaderSource, "topic/partition/offset"), and the commit metadata also
+// records, per output topic of the stage (next tier, DLQ; RunnerConfig
+// Outputs), the offset after the last successor committed from the
+// partition. A new owner with records left to process reads each output's
+// same-numbered partition from there to its last stable offset; successors
+// of records that are neither below the committed offset nor in the done
+// set reach the stage through HandedOff, and the delivery stage skips the
+// pairs that moved on. On Apache Kafka the audit reads only records of
+// other stages' and finds nothing. Attempt records are not outputs: a
+// visible attempt record does not mean its pair moved on.
+//
 // GroupTransactSession.End would commit the polled position; the loop
 // rewrites the TxnOffsetCommit request (kgo.PreTxnCommitFnContext) to the
 // watermark and done set. When End aborts (a rebalance, a fenced producer, a

@@ -22,10 +22,9 @@ type doneSet struct {
 type offsetRange struct{ from, to int64 }
 
 // maxDoneRanges bounds the metadata: Kafka's default offset.metadata.max.bytes
-// is 4096, and a range costs at most 20 bytes before base64.
-const maxDoneRanges = 150
-
-const doneSetPrefix = "hl1:"
+// is 4096, a range costs at most 20 bytes before base64, and the outputs'
+// offsets take up to 10 bytes each.
+const maxDoneRanges = 140
 
 func (s *doneSet) contains(o int64) bool {
 	i := sort.Search(len(s.ranges), func(i int) bool { return s.ranges[i].to > o })
@@ -87,45 +86,112 @@ func (s doneSet) clone() doneSet {
 	return doneSet{ranges: append([]offsetRange(nil), s.ranges...)}
 }
 
-// encode writes the set relative to mark (the committed offset) as
-// "hl1:" and base64 of varint pairs (gap from the previous end, length).
-func (s doneSet) encode(mark int64) string {
-	if len(s.ranges) == 0 {
+// Commit metadata formats. "hl1:" is the done set alone (what hookline
+// wrote first); "hl2:" adds the outputs' next offsets (see commitMeta).
+const (
+	doneSetPrefix    = "hl1:"
+	commitMetaPrefix = "hl2:"
+)
+
+// commitMeta is what a stage commits beside a partition's offset: the done
+// set, and for each of the stage's chain outputs (RunnerConfig.Outputs, in
+// order) the offset, in the same partition number, after the last successor
+// committed from this partition (-1: unknown). The next owner reads each
+// output from there on to find successors that a crash left committed
+// without their offsets (see audit).
+type commitMeta struct {
+	done    doneSet
+	outNext []int64
+}
+
+// encode writes m relative to mark (the committed offset) as "hl2:" and
+// base64 of: outputsID, the number of outputs, each next offset + 1, then
+// the done set as varint pairs (gap from the previous end, length).
+// outputsID names the list of outputs, so that offsets written for another
+// list are not read as this one's.
+func (m commitMeta) encode(mark int64, outputsID uint32) string {
+	if len(m.done.ranges) == 0 && len(m.outNext) == 0 {
 		return ""
 	}
-	buf := make([]byte, 0, 4*len(s.ranges))
+	buf := make([]byte, 0, 16+8*len(m.outNext)+4*len(m.done.ranges))
+	buf = binary.AppendUvarint(buf, uint64(outputsID))
+	buf = binary.AppendUvarint(buf, uint64(len(m.outNext)))
+	for _, o := range m.outNext {
+		buf = binary.AppendUvarint(buf, uint64(o+1))
+	}
 	prev := mark
-	for _, r := range s.ranges {
+	for _, r := range m.done.ranges {
 		buf = binary.AppendUvarint(buf, uint64(r.from-prev))
 		buf = binary.AppendUvarint(buf, uint64(r.to-r.from))
 		prev = r.to
 	}
-	return doneSetPrefix + base64.RawURLEncoding.EncodeToString(buf)
+	return commitMetaPrefix + base64.RawURLEncoding.EncodeToString(buf)
 }
 
 var errNotDoneSet = errors.New("commit metadata is not a hookline done set")
 
-// decodeDoneSet reads what encode wrote. Metadata written by anything else
-// (kgo writes the member id) is errNotDoneSet: nothing to skip.
-func decodeDoneSet(meta string, mark int64) (doneSet, error) {
-	rest, ok := strings.CutPrefix(meta, doneSetPrefix)
+// decodeCommitMeta reads what encode wrote, or an "hl1:" done set. Output
+// offsets written for another list of outputs than outputsID are dropped.
+// Metadata written by anything else (kgo writes the member id) is
+// errNotDoneSet: nothing to skip.
+func decodeCommitMeta(meta string, mark int64, outputsID uint32) (commitMeta, error) {
+	if rest, ok := strings.CutPrefix(meta, doneSetPrefix); ok {
+		buf, err := base64.RawURLEncoding.DecodeString(rest)
+		if err != nil {
+			return commitMeta{}, errNotDoneSet
+		}
+		done, err := decodeRanges(buf, mark)
+		return commitMeta{done: done}, err
+	}
+	rest, ok := strings.CutPrefix(meta, commitMetaPrefix)
 	if !ok {
-		return doneSet{}, errNotDoneSet
+		return commitMeta{}, errNotDoneSet
 	}
 	buf, err := base64.RawURLEncoding.DecodeString(rest)
 	if err != nil {
-		return doneSet{}, errNotDoneSet
+		return commitMeta{}, errNotDoneSet
 	}
+	id, n := binary.Uvarint(buf)
+	if n <= 0 {
+		return commitMeta{}, errNotDoneSet
+	}
+	buf = buf[n:]
+	count, n := binary.Uvarint(buf)
+	if n <= 0 || count > uint64(len(buf)) {
+		return commitMeta{}, errNotDoneSet
+	}
+	buf = buf[n:]
+	outNext := make([]int64, count)
+	for i := range outNext {
+		v, n := binary.Uvarint(buf)
+		if n <= 0 || v > 1<<62 {
+			return commitMeta{}, errNotDoneSet
+		}
+		buf = buf[n:]
+		outNext[i] = int64(v) - 1
+	}
+	done, err := decodeRanges(buf, mark)
+	if err != nil {
+		return commitMeta{}, err
+	}
+	if uint32(id) != outputsID || id > 1<<32-1 {
+		outNext = nil
+	}
+	return commitMeta{done: done, outNext: outNext}, nil
+}
+
+// decodeRanges reads varint pairs (gap from the previous end, length).
+func decodeRanges(buf []byte, mark int64) (doneSet, error) {
 	var s doneSet
 	prev := mark
 	for len(buf) > 0 {
 		gap, n := binary.Uvarint(buf)
-		if n <= 0 {
+		if n <= 0 || gap > 1<<62 {
 			return doneSet{}, errNotDoneSet
 		}
 		buf = buf[n:]
 		length, n := binary.Uvarint(buf)
-		if n <= 0 || length == 0 {
+		if n <= 0 || length == 0 || length > 1<<62 {
 			return doneSet{}, errNotDoneSet
 		}
 		buf = buf[n:]

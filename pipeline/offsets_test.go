@@ -17,10 +17,11 @@ func TestDoneSetMatchesAPlainSet(t *testing.T) {
 		}
 		mark := int64(100 + rng.IntN(150))
 		s.prune(mark)
-		decoded, err := decodeDoneSet(s.encode(mark), mark)
+		m, err := decodeCommitMeta(commitMeta{done: s}.encode(mark, 7), mark, 7)
 		if err != nil {
 			t.Fatal(err)
 		}
+		decoded := m.done
 		for o := int64(90); o < 420; o++ {
 			in := want[o] && o >= mark
 			if s.contains(o) != in || decoded.contains(o) != in {
@@ -36,9 +37,9 @@ func TestDoneSetMatchesAPlainSet(t *testing.T) {
 }
 
 func TestDoneSetIgnoresForeignMetadata(t *testing.T) {
-	for _, meta := range []string{"", "member-1234", "hl1:!!!", "hl1:AA"} {
-		if _, err := decodeDoneSet(meta, 10); err == nil {
-			t.Errorf("decodeDoneSet(%q) accepted foreign metadata", meta)
+	for _, meta := range []string{"", "member-1234", "hl1:!!!", "hl1:AA", "hl2:", "hl2:AA", "hl2:AAAA"} {
+		if _, err := decodeCommitMeta(meta, 10, 0); err == nil {
+			t.Errorf("decodeCommitMeta(%q) accepted foreign metadata", meta)
 		}
 	}
 }
@@ -48,7 +49,44 @@ func TestDoneSetStaysWithinTheMetadataBudget(t *testing.T) {
 	for i := range int64(maxDoneRanges) {
 		s.add(1<<40 + 3*i)
 	}
-	if n := len(s.encode(0)); n > 4096 {
-		t.Fatalf("metadata of %d ranges is %d bytes, over Kafka's default 4096", maxDoneRanges, n)
+	outs := []int64{1 << 60, 1 << 60, 1 << 60, 1 << 60}
+	if n := len(commitMeta{done: s, outNext: outs}.encode(0, 1<<32-1)); n > 4096 {
+		t.Fatalf("metadata of %d ranges and %d outputs is %d bytes, over Kafka's default 4096", maxDoneRanges, len(outs), n)
+	}
+}
+
+func TestCommitMetaKeepsOutputOffsetsForTheSameOutputsOnly(t *testing.T) {
+	var done doneSet
+	done.add(12)
+	done.add(13)
+	m := commitMeta{done: done, outNext: []int64{-1, 0, 4711}}
+	got, err := decodeCommitMeta(m.encode(10, 99), 10, 99)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.outNext) != 3 || got.outNext[0] != -1 || got.outNext[1] != 0 || got.outNext[2] != 4711 {
+		t.Errorf("output offsets %v, want [-1 0 4711]", got.outNext)
+	}
+	if !got.done.contains(12) || !got.done.contains(13) || got.done.contains(11) || got.done.contains(14) {
+		t.Errorf("done set %v, want [12,14)", got.done.ranges)
+	}
+	other, err := decodeCommitMeta(m.encode(10, 99), 10, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.outNext != nil || !other.done.contains(13) {
+		t.Errorf("metadata of other outputs: offsets %v (want none), done %v", other.outNext, other.done.ranges)
+	}
+}
+
+func TestCommitMetaReadsTheFirstFormat(t *testing.T) {
+	// "hl1:" + varint pairs, as hookline wrote before the outputs' offsets:
+	// gap 2, length 3 above mark 10 is [12,15).
+	got, err := decodeCommitMeta("hl1:AgM", 10, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.outNext != nil || !got.done.contains(12) || !got.done.contains(14) || got.done.contains(15) {
+		t.Errorf("decoded %+v, want done [12,15) and no output offsets", got)
 	}
 }

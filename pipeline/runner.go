@@ -41,6 +41,12 @@ type RunnerConfig struct {
 	// ClientOpts carry the connection options (seed brokers, TLS, SASL).
 	ClientOpts []kgo.Opt
 	Stage      Stage
+	// Outputs are the topics the stage hands records on to (next tier,
+	// DLQ), each in the partition number of the record consumed. A new
+	// owner of a partition reads them for successors a crash left committed
+	// without their offsets (see HandedOff). Attempt records are not
+	// outputs: one does not mean its record moved on.
+	Outputs []string
 	// Due returns when a record may be processed; nil means at once.
 	Due func(*kgo.Record) (time.Time, bool)
 	// Concurrency bounds the records processed at once per partition.
@@ -93,14 +99,18 @@ type Runner struct {
 	wake     chan struct{}
 	done     chan completion
 
-	revokedMu sync.Mutex
-	revoked   []int32
+	// The group callbacks queue assignments and revocations; the loop
+	// applies them in order (see handleEvents).
+	eventsMu sync.Mutex
+	events   []partEvent
 
-	// seeds are the done sets partitions start from: loaded from the
-	// committed metadata on assignment, or kept from the last commit when a
-	// transaction aborts.
-	seedMu sync.Mutex
-	seeds  map[int32]doneSet
+	// seeds are what partitions start from: loaded from the committed
+	// metadata on assignment, or kept from the last commit when a
+	// transaction aborts. Owned by the loop.
+	seeds map[int32]*partitionStart
+
+	outputsID uint32
+	outIndex  map[string]int // Outputs -> index
 
 	parts    map[int32]*partition
 	inflight int
@@ -117,11 +127,12 @@ type RunnerStats struct {
 }
 
 type item struct {
-	rec  *kgo.Record
-	key  string
-	due  time.Time
-	done bool
-	out  []*kgo.Record
+	rec    *kgo.Record
+	key    string
+	due    time.Time
+	done   bool
+	out    []*kgo.Record
+	handed []*kgo.Record // see HandedOff
 }
 
 type partition struct {
@@ -142,6 +153,11 @@ type partition struct {
 
 	committedMark int64
 	committedDone doneSet
+	// outNext are the outputs' offsets after the last committed successor
+	// (recorded in the commit metadata); handed are successors committed
+	// by a torn transaction, by source offset (see HandedOff).
+	outNext []int64
+	handed  map[int64][]*kgo.Record
 }
 
 // watermark is the offset to commit: the first record whose successors are
@@ -196,6 +212,14 @@ func (p *partition) finished(it *item, again bool) {
 	p.waiting = insertByOffset(p.waiting, next)
 }
 
+// partEvent is an assignment (with what each partition starts from) or a
+// revocation or loss, as the group callbacks saw it.
+type partEvent struct {
+	assigned bool
+	ps       []int32
+	starts   map[int32]*partitionStart
+}
+
 type completion struct {
 	p   *partition
 	it  *item
@@ -222,7 +246,13 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 		wake:  make(chan struct{}, 1),
 		done:  make(chan completion, 4*cfg.Concurrency),
 		parts: make(map[int32]*partition),
-		seeds: make(map[int32]doneSet),
+		seeds: make(map[int32]*partitionStart),
+
+		outputsID: outputsID(cfg.Outputs),
+		outIndex:  make(map[string]int, len(cfg.Outputs)),
+	}
+	for i, t := range cfg.Outputs {
+		r.outIndex[t] = i
 	}
 	opts := append([]kgo.Opt{}, cfg.ClientOpts...)
 	opts = append(opts,
@@ -240,6 +270,10 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 		// Successors keep the partition number of the record they come from,
 		// so a key never changes owner as it moves between topics.
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		// Between a poll and AllowRebalance no callback runs, so the
+		// loop applies a revoke and a new assignment before it takes
+		// records of the new assignment (see handleEvents).
+		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsAssigned(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 			// A pause set by this loop just before an earlier revoke
 			// must not outlive it.
@@ -281,9 +315,13 @@ func (r *Runner) release(cl *kgo.Client, m map[string][]int32) {
 		return
 	}
 	cl.ResumeFetchPartitions(map[string][]int32{r.cfg.Topic: ps})
-	r.revokedMu.Lock()
-	r.revoked = append(r.revoked, ps...)
-	r.revokedMu.Unlock()
+	r.queue(partEvent{ps: ps})
+}
+
+func (r *Runner) queue(ev partEvent) {
+	r.eventsMu.Lock()
+	r.events = append(r.events, ev)
+	r.eventsMu.Unlock()
 	r.poke()
 }
 
@@ -301,12 +339,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	// Records keep being processed for the grace period after ctx ends.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	defer r.sess.Close()
+	defer r.sess.CloseAllowingRebalance()
 
 	r.lastEnd = r.cfg.Now()
 	for ctx.Err() == nil {
 		r.pollOnce(ctx)
-		r.handleRevoked()
 		r.drainCompletions()
 		r.dispatchAll(workCtx)
 		if err := r.maybeFlush(false); err != nil {
@@ -327,7 +364,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.inflight = 0
 		}
 	}
-	r.handleRevoked()
+	r.handleEvents()
 	return r.maybeFlush(true)
 }
 
@@ -348,6 +385,10 @@ func (r *Runner) pollOnce(ctx context.Context) {
 	}()
 
 	fetches := r.sess.PollRecords(pollCtx, 2*r.cfg.MaxInFlight)
+	// Rebalances wait from here to AllowRebalance: every assignment or
+	// revocation queued so far came before these records.
+	defer r.sess.AllowRebalance()
+	r.handleEvents()
 	if fetches.IsClientClosed() {
 		return
 	}
@@ -367,7 +408,7 @@ func (r *Runner) pollOnce(ctx context.Context) {
 		if p.done.contains(rec.Offset) {
 			return // its successors were committed before a restart or rebalance
 		}
-		it := &item{rec: rec, key: string(rec.Key), due: now}
+		it := &item{rec: rec, key: string(rec.Key), due: now, handed: p.handed[rec.Offset]}
 		if r.cfg.Due != nil {
 			if due, ok := r.cfg.Due(rec); ok {
 				it.due = due
@@ -379,14 +420,16 @@ func (r *Runner) pollOnce(ctx context.Context) {
 }
 
 func (r *Runner) newPartition(first *kgo.Record) *partition {
-	r.seedMu.Lock()
-	done := r.seeds[first.Partition]
+	st := r.seeds[first.Partition]
 	delete(r.seeds, first.Partition)
-	r.seedMu.Unlock()
+	if st == nil {
+		st = &partitionStart{}
+	}
 	p := &partition{
 		id: first.Partition, keys: make(map[string]*keyState),
 		next: first.Offset, committedMark: first.Offset,
-		done: done.clone(), committedDone: done,
+		done: st.done.clone(), committedDone: st.done,
+		outNext: st.outNext, handed: st.handed,
 	}
 	r.parts[first.Partition] = p
 	return p
@@ -413,23 +456,33 @@ func (r *Runner) loadDone(ctx context.Context, cl *kgo.Client, ps []int32) {
 	if err != nil {
 		// Records completed past a held one may be processed again.
 		r.log.Error("read committed done sets; records committed past a slow one may be processed again", "err", err)
+		r.queue(partEvent{assigned: true, ps: ps})
 		return
 	}
-	r.seedMu.Lock()
-	defer r.seedMu.Unlock()
+	starts := make(map[int32]*partitionStart, len(ps))
+	marks := make(map[int32]int64, len(ps))
 	for _, p := range ps {
+		st := &partitionStart{}
+		starts[p] = st
 		o, ok := offsets.Lookup(r.cfg.Topic, p)
-		if !ok || o.Metadata == "" {
-			delete(r.seeds, p)
+		if !ok || o.At < 0 {
 			continue
 		}
-		done, err := decodeDoneSet(o.Metadata, o.At)
-		if err != nil {
-			delete(r.seeds, p)
-			continue
+		marks[p] = o.At
+		if m, err := decodeCommitMeta(o.Metadata, o.At, r.outputsID); err == nil {
+			st.done, st.outNext = m.done, m.outNext
 		}
-		r.seeds[p] = done
 	}
+	if err := r.audit(ctx, cl, starts, marks); err != nil {
+		r.log.Warn("hand-off audit incomplete; a record whose transaction a crash tore may be handed on twice", "err", err)
+	}
+	for p, st := range starts {
+		if n := len(st.handed); n > 0 {
+			r.log.Warn("records already handed on although their offsets were not committed (a torn transaction); not handing them on again",
+				"partition", p, "records", n)
+		}
+	}
+	r.queue(partEvent{assigned: true, ps: ps, starts: starts})
 }
 
 // nextWait is how long the next poll may block.
@@ -469,25 +522,35 @@ func (r *Runner) completedWaiting() bool {
 	return false
 }
 
-func (r *Runner) handleRevoked() {
-	r.revokedMu.Lock()
-	ps := r.revoked
-	r.revoked = nil
-	r.revokedMu.Unlock()
-	r.seedMu.Lock()
-	for _, id := range ps {
-		delete(r.seeds, id)
-	}
-	r.seedMu.Unlock()
-	for _, id := range ps {
-		if p := r.parts[id]; p != nil {
-			r.inflight -= p.running
-			delete(r.parts, id)
+// handleEvents applies the queued assignments and revocations in order.
+// A revoked or lost partition's records are forgotten. A newly assigned
+// partition starts over from what the assignment loaded, even if the loop
+// has not seen it revoked: the records it held belong to an earlier
+// generation, and kgo fetches from the committed offset again.
+func (r *Runner) handleEvents() {
+	r.eventsMu.Lock()
+	evs := r.events
+	r.events = nil
+	r.eventsMu.Unlock()
+	var resume []int32
+	for _, ev := range evs {
+		for _, id := range ev.ps {
+			if p := r.parts[id]; p != nil {
+				r.inflight -= p.running
+				delete(r.parts, id)
+			}
+			delete(r.seeds, id)
+			if st := ev.starts[id]; ev.assigned && st != nil {
+				r.seeds[id] = st
+			}
+		}
+		if !ev.assigned {
+			resume = append(resume, ev.ps...)
 		}
 	}
 	// The loop may have paused a partition after the callback resumed it.
-	if len(ps) > 0 {
-		r.sess.Client().ResumeFetchPartitions(map[string][]int32{r.cfg.Topic: ps})
+	if len(resume) > 0 {
+		r.sess.Client().ResumeFetchPartitions(map[string][]int32{r.cfg.Topic: resume})
 	}
 }
 
@@ -583,7 +646,11 @@ func (r *Runner) dispatch(ctx context.Context, p *partition, now time.Time) {
 }
 
 func (r *Runner) work(ctx context.Context, p *partition, it *item) {
-	out, err := r.cfg.Stage.Process(ctx, it.rec)
+	out, err := r.cfg.Stage.Process(withHandedOff(ctx, it.handed), it.rec)
+	src := []byte(sourceOf(it.rec))
+	for _, o := range out {
+		o.Headers = append(o.Headers, kgo.RecordHeader{Key: HeaderSource, Value: src})
+	}
 	r.done <- completion{p: p, it: it, out: out, err: err}
 	r.poke()
 }
@@ -640,7 +707,7 @@ func (r *Runner) maybeFlush(final bool) error {
 		return nil
 	}
 
-	committed, err := r.transact(out, plans)
+	committed, outNext, err := r.transact(out, plans)
 	r.lastEnd = r.cfg.Now()
 	if err != nil {
 		return fmt.Errorf("stage %s: transactions are stuck: %w", r.cfg.Name, err)
@@ -662,17 +729,32 @@ func (r *Runner) maybeFlush(final bool) error {
 		p := fp.p
 		p.items, p.done = fp.keep, fp.done
 		p.committedMark, p.committedDone = fp.mark, fp.done.clone()
+		p.outNext = outNext[p.id]
+		for o := range p.handed {
+			if o < fp.mark || fp.done.contains(o) {
+				delete(p.handed, o)
+			}
+		}
 		r.stats.Processed.Add(int64(len(fp.flushed)))
 	}
 	return nil
 }
 
 // transact produces the successors and commits offsets and done sets in one
-// transaction. It reports whether the transaction committed; an error means
-// the outcome is unknown or the session is unusable, and the stage must stop.
-func (r *Runner) transact(out []*kgo.Record, plans map[int32]flushPlan) (bool, error) {
+// transaction. It reports whether the transaction committed, and the
+// outputs' offsets it recorded per partition; an error means the outcome is
+// unknown or the session is unusable, and the stage must stop.
+func (r *Runner) transact(out []*kgo.Record, plans map[int32]flushPlan) (bool, map[int32][]int64, error) {
 	if err := r.sess.Begin(); err != nil {
-		return false, fmt.Errorf("begin transaction: %w", err)
+		return false, nil, fmt.Errorf("begin transaction: %w", err)
+	}
+	// Each partition's outputs' offsets start from its last commit and move
+	// past every successor this transaction produces.
+	outNext := make(map[int32][]int64, len(plans))
+	for id, fp := range plans {
+		if len(r.cfg.Outputs) > 0 {
+			outNext[id] = append([]int64(nil), fp.p.outNext...)
+		}
 	}
 	// Produces may wait out a leader election (a broker failover takes
 	// seconds), so they get their own deadline, and End always a fresh one:
@@ -685,10 +767,15 @@ func (r *Runner) transact(out []*kgo.Record, plans map[int32]flushPlan) (bool, e
 	)
 	for _, rec := range out {
 		r.sess.Produce(ctx, rec, func(rec *kgo.Record, err error) {
+			mu.Lock()
+			defer mu.Unlock()
 			if err != nil {
-				mu.Lock()
 				prodErr = fmt.Errorf("produce to %s[%d]: %w", rec.Topic, rec.Partition, err)
-				mu.Unlock()
+				return
+			}
+			i, ok := r.outIndex[rec.Topic]
+			if next := outNext[rec.Partition]; ok && i < len(next) && rec.Offset+1 > next[i] {
+				next[i] = rec.Offset + 1
 			}
 		})
 	}
@@ -716,7 +803,9 @@ func (r *Runner) transact(out []*kgo.Record, plans map[int32]flushPlan) (bool, e
 				if !ok {
 					continue
 				}
-				meta := fp.done.encode(fp.mark)
+				mu.Lock()
+				meta := commitMeta{done: fp.done, outNext: outNext[pt.Partition]}.encode(fp.mark, r.outputsID)
+				mu.Unlock()
 				pt.Offset, pt.LeaderEpoch, pt.Metadata = fp.mark, fp.p.epoch, &meta
 			}
 		}
@@ -730,9 +819,9 @@ func (r *Runner) transact(out []*kgo.Record, plans map[int32]flushPlan) (bool, e
 		// stop the stage; a restarted process reads the true committed
 		// offsets and done sets from the broker.
 		r.log.Error("end transaction failed; its outcome is unknown, stopping the stage", "err", err)
-		return false, errors.Join(fmt.Errorf("end transaction: %w", err), r.abortOpen())
+		return false, nil, errors.Join(fmt.Errorf("end transaction: %w", err), r.abortOpen())
 	}
-	return committed && prodErr == nil, nil
+	return committed && prodErr == nil, outNext, nil
 }
 
 // abortOpen ends a transaction that End left open, retrying while the
@@ -756,15 +845,13 @@ func (r *Runner) abortOpen() error {
 // refetch is not stuck.
 func (r *Runner) reset() {
 	var resume []int32
-	r.seedMu.Lock()
 	for id, p := range r.parts {
 		r.inflight -= p.running
 		if p.paused {
 			resume = append(resume, id)
 		}
-		r.seeds[id] = p.committedDone
+		r.seeds[id] = &partitionStart{done: p.committedDone, outNext: p.outNext, handed: p.handed}
 	}
-	r.seedMu.Unlock()
 	r.parts = make(map[int32]*partition)
 	r.doneHeld = 0
 	if len(resume) > 0 {

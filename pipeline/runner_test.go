@@ -257,3 +257,95 @@ func TestRunnerSlowRecordHoldsOnlyItsKeyAndNothingRepeatsAfterHandOver(t *testin
 		}
 	}
 }
+
+// A crash of the embedded broker can tear a transaction: its successors are
+// committed, its offsets are not. The next owner finds those successors in
+// the stage's outputs (from the offsets the last commit recorded), hands them
+// to the stage through HandedOff, and nothing is in the output twice.
+func TestRunnerDoesNotHandOnAgainWhatATornTransactionCommitted(t *testing.T) {
+	c := newCluster(t, 1, "in", "out")
+	const first, more = 100, 50
+	input := func(from, to int) []*kgo.Record {
+		var rs []*kgo.Record
+		for i := from; i < to; i++ {
+			rs = append(rs, &kgo.Record{Topic: "in", Key: []byte(fmt.Sprint("k", i%10)), Value: []byte(strconv.Itoa(i))})
+		}
+		return rs
+	}
+	var (
+		mu     sync.Mutex
+		handed = make(map[int64]int) // source offset -> handed-off successors seen
+	)
+	copyUnlessHanded := StageFunc(func(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+		if hs := HandedOff(ctx); len(hs) > 0 {
+			mu.Lock()
+			handed[r.Offset] += len(hs)
+			mu.Unlock()
+			return nil, nil
+		}
+		return []*kgo.Record{{Topic: "out", Partition: r.Partition, Key: r.Key, Value: r.Value}}, nil
+	})
+	cfg := RunnerConfig{
+		Name: "test", Topic: "in", Group: "g", TransactionalID: "tx-torn-1",
+		ClientOpts: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)},
+		Stage:      copyUnlessHanded, Outputs: []string{"out"},
+	}
+	produce(t, c, input(0, first)...)
+	r1, stop1 := startRunner(t, cfg)
+	if got := readCommitted(t, c, "out", first, 20*time.Second); len(got) != first {
+		t.Fatalf("first owner: %d records in the output, want %d", len(got), first)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for r1.Stats().Processed.Load() < first && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop1()
+
+	// The torn transaction: successors of input offsets 100, 101 and 120
+	// committed, with no offset commit.
+	produce(t, c, input(first, first+more)...)
+	torn := []int64{100, 101, 120}
+	tx, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.TransactionalID("tx-tearer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	ctx := context.Background()
+	if err := tx.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range torn {
+		rec := &kgo.Record{Topic: "out", Partition: 0, Value: []byte(strconv.FormatInt(o, 10)),
+			Headers: []kgo.RecordHeader{{Key: HeaderSource, Value: []byte("in/0/" + strconv.FormatInt(o, 10))}}}
+		if err := tx.ProduceSync(ctx, rec).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg.TransactionalID = "tx-torn-2"
+	_, stop2 := startRunner(t, cfg)
+	got := readCommitted(t, c, "out", first+more, 20*time.Second)
+	stop2()
+	seen := make(map[string]int)
+	for _, r := range got {
+		seen[string(r.Value)]++
+	}
+	for i := range first + more {
+		if k := seen[strconv.Itoa(i)]; k != 1 {
+			t.Errorf("record %d is in the output %d times, want once", i, k)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(handed) != len(torn) {
+		t.Errorf("handed-off successors seen for offsets %v, want one for each of %v", handed, torn)
+	}
+	for _, o := range torn {
+		if handed[o] != 1 {
+			t.Errorf("offset %d: %d handed-off successors, want 1", o, handed[o])
+		}
+	}
+}

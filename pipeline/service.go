@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -282,6 +283,17 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 	for i, t := range set.Tiers {
 		stages = append(stages, stage{t.Name, t.Topic, i})
 	}
+	// Transactional ids are stable per process slot, so that a restarted
+	// process fences its predecessor's producers at once. The embedded
+	// broker dies with this process, so there is no predecessor to fence;
+	// there a new id per start keeps the broker from pairing a killed
+	// transaction's unmarked records with the next commit marker of the
+	// same producer when it reloads its data dir (kfake matches markers to
+	// records by producer id alone), which would make them visible.
+	txnSuffix := cfg.InstanceID
+	if cfg.Embedded() {
+		txnSuffix += "." + strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
 	var runners []*Runner
 	for _, st := range stages {
 		d, err := processors.NewDelivery(processors.DeliveryConfig{
@@ -290,9 +302,16 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 			MaxAttempts: cfg.Attempts(), Jitter: cfg.Jitter,
 			Endpoints: lookup, Disable: env.Registry.Disable,
 			Sender: sender, Breaker: breaker, Logger: s.log,
+			HandedOff: HandedOff,
 		})
 		if err != nil {
 			return nil, err
+		}
+		// Where the stage hands records on: the next tier, if any, and
+		// the DLQ.
+		outputs := []string{set.DLQ}
+		if next := st.index + 1; next < len(set.Tiers) {
+			outputs = append(outputs, set.Tiers[next].Topic)
 		}
 		var due func(*kgo.Record) (time.Time, bool)
 		if st.index >= 0 {
@@ -302,9 +321,10 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 			Name:            st.name,
 			Topic:           st.topic,
 			Group:           cfg.TopicPrefix + "delivery." + st.name,
-			TransactionalID: cfg.TopicPrefix + "delivery." + st.name + "." + cfg.InstanceID,
+			TransactionalID: cfg.TopicPrefix + "delivery." + st.name + "." + txnSuffix,
 			ClientOpts:      append([]kgo.Opt{kgo.SeedBrokers(env.Brokers...)}, env.KafkaOpts...),
 			Stage:           Observe(d, st.name, set.DLQ, set.Attempts, env.Metrics, s.log),
+			Outputs:         outputs,
 			Due:             due,
 			Concurrency:     cfg.Concurrency,
 			MaxInFlight:     cfg.MaxInFlight,

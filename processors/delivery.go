@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -62,6 +63,11 @@ type DeliveryConfig struct {
 	// FanOutConcurrency bounds the concurrent requests of one tenant event;
 	// default DefaultFanOutConcurrency.
 	FanOutConcurrency int
+	// HandedOff returns the successors of the record being processed that
+	// are already committed although its offset is not (pipeline.HandedOff:
+	// a crash tore their transaction); their pairs are not attempted again.
+	// May be nil.
+	HandedOff func(context.Context) []*kgo.Record
 }
 
 // Delivery is the stage that attempts pairs (event, endpoint) and routes each
@@ -138,22 +144,61 @@ func (d *Delivery) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, e
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if d.cfg.TierIndex < 0 {
-		return d.processEvent(ctx, r)
+	moved, all := d.movedOn(ctx)
+	switch {
+	case all:
+		return nil, nil
+	case d.cfg.TierIndex < 0:
+		return d.processEvent(ctx, r, moved)
+	case len(moved) > 0:
+		return nil, nil // a tier record is one pair, and it moved on
 	}
 	return d.processTier(ctx, r)
 }
 
-func (d *Delivery) processEvent(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+// movedOn reads the successors already committed for the record being
+// processed: the endpoints whose pair moved on, or all when the record
+// itself moved on (a malformed record's DLQ successor names no endpoint).
+func (d *Delivery) movedOn(ctx context.Context) (moved map[string]bool, all bool) {
+	if d.cfg.HandedOff == nil {
+		return nil, false
+	}
+	for _, h := range d.cfg.HandedOff(ctx) {
+		ep := ""
+		for _, hd := range h.Headers {
+			if hd.Key == HeaderEndpoint {
+				ep = string(hd.Value)
+			}
+		}
+		if ep == "" {
+			return nil, true
+		}
+		if moved == nil {
+			moved = make(map[string]bool)
+		}
+		moved[ep] = true
+	}
+	return moved, false
+}
+
+// processEvent delivers an event to its endpoint or its tenant's, except
+// the pairs that moved on already.
+func (d *Delivery) processEvent(ctx context.Context, r *kgo.Record, moved map[string]bool) ([]*kgo.Record, error) {
 	origin := RetryState{OriginTopic: r.Topic, OriginPartition: r.Partition, OriginOffset: r.Offset}
 	ev, err := envelope.Decode(r.Value)
 	if err != nil {
 		return []*kgo.Record{d.malformed(r, origin, err.Error())}, nil
 	}
 	if ev.EndpointID != "" {
+		if moved[ev.EndpointID] {
+			return nil, nil
+		}
 		return d.deliverTo(ctx, r, ev, ev.EndpointID, origin)
 	}
 	eps := d.cfg.Endpoints.ByTenant(ev.Tenant, ev.Type)
+	if len(moved) > 0 {
+		eps = slices.DeleteFunc(slices.Clone(eps), func(ep endpoints.Endpoint) bool { return moved[ep.ID] })
+	}
 	if len(eps) == 0 {
 		d.cfg.Logger.Debug("no endpoint subscribes to event", "event_id", ev.ID, "tenant", ev.Tenant, "event_type", ev.Type, "partition", r.Partition)
 		return nil, nil

@@ -614,3 +614,45 @@ func TestNewDeliveryRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// Pairs whose successors a torn transaction already committed are not
+// attempted again; the other pairs of the record are.
+func TestDeliverySkipsPairsThatMovedOn(t *testing.T) {
+	dt := newDeliveryTest(t)
+	rcs := map[string]*receiver{"a": dt.endpoint("a", status(500)), "b": dt.endpoint("b", status(500))}
+	for id, ep := range dt.reg {
+		ep.Tenant = "acme"
+		dt.reg[id] = ep
+	}
+	movedOn := func(hs ...*kgo.Record) func(*DeliveryConfig) {
+		return func(c *DeliveryConfig) { c.HandedOff = func(context.Context) []*kgo.Record { return hs } }
+	}
+	ev := eventRecord(t, envelope.Event{ID: "evt_1", Type: "t", Tenant: "acme", Payload: json.RawMessage(`{}`)})
+	aMoved := tierRecord(ev, 0, 7, RetryState{Attempts: 1, EndpointID: "a"})
+
+	out := process(t, dt.delivery(-1, movedOn(aMoved)), ev)
+	if _, a := out.one(t, testTiers[0].Topic); a.EndpointID != "b" || stateOf(t, out.next[0]).EndpointID != "b" {
+		t.Errorf("fan-out with a's pair moved on attempted %s, want b only", a.EndpointID)
+	}
+	if n := len(rcs["a"].requests()); n != 0 {
+		t.Errorf("endpoint a, whose pair moved on, got %d requests", n)
+	}
+
+	direct := eventRecord(t, envelope.Event{ID: "evt_2", Type: "t", EndpointID: "a", Payload: json.RawMessage(`{}`)})
+	malformedMoved := &kgo.Record{Topic: dlqTopic, Headers: RetryState{Tier: TierDLQ}.Headers()}
+	for name, c := range map[string]struct {
+		d *Delivery
+		r *kgo.Record
+	}{
+		"event to an endpoint": {dt.delivery(-1, movedOn(aMoved)), direct},
+		"tier record":          {dt.delivery(0, movedOn(tierRecord(ev, 1, 9, RetryState{Attempts: 2, EndpointID: "a"}))), aMoved},
+		"record dead-lettered": {dt.delivery(-1, movedOn(malformedMoved)), ev},
+	} {
+		if recs, err := c.d.Process(context.Background(), c.r); err != nil || len(recs) != 0 {
+			t.Errorf("%s: Process = %d records, %v; want nothing, it moved on", name, len(recs), err)
+		}
+	}
+	if n := len(rcs["a"].requests()) + len(rcs["b"].requests()); n != 1 {
+		t.Errorf("%d requests in all, want only b's", n)
+	}
+}

@@ -1,0 +1,230 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// HeaderSource is stamped on every record a stage produces: the record it
+// was produced from, as "topic/partition/offset".
+const HeaderSource = "hookline-source"
+
+// Bounds of the hand-off audit a new owner runs on assignment.
+const (
+	auditTimeout    = 30 * time.Second
+	auditMaxRecords = 1_000_000
+)
+
+func sourceOf(r *kgo.Record) string {
+	return r.Topic + "/" + strconv.FormatInt(int64(r.Partition), 10) + "/" + strconv.FormatInt(r.Offset, 10)
+}
+
+// parseSource reads a HeaderSource value.
+func parseSource(v string) (topic string, partition int32, offset int64, ok bool) {
+	i := strings.LastIndexByte(v, '/')
+	if i < 0 {
+		return "", 0, 0, false
+	}
+	j := strings.LastIndexByte(v[:i], '/')
+	if j < 0 {
+		return "", 0, 0, false
+	}
+	p, err1 := strconv.ParseInt(v[j+1:i], 10, 32)
+	o, err2 := strconv.ParseInt(v[i+1:], 10, 64)
+	if err1 != nil || err2 != nil {
+		return "", 0, 0, false
+	}
+	return v[:j], int32(p), o, true
+}
+
+type handedOffKey struct{}
+
+// HandedOff returns, while a stage processes a record, the successors of
+// that record that are already committed in the stage's outputs although
+// the record's offset is not: a crash tore the transaction that committed
+// them (the embedded broker persists a transaction's markers and its offset
+// commit separately, and a SIGKILL can land in between). The stage must not
+// produce those successors again; nil almost always.
+func HandedOff(ctx context.Context) []*kgo.Record {
+	rs, _ := ctx.Value(handedOffKey{}).([]*kgo.Record)
+	return rs
+}
+
+func withHandedOff(ctx context.Context, rs []*kgo.Record) context.Context {
+	if len(rs) == 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, handedOffKey{}, rs)
+}
+
+// outputsID names a list of output topics in the commit metadata.
+func outputsID(outputs []string) uint32 {
+	h := fnv.New32a()
+	for _, o := range outputs {
+		h.Write([]byte(o))
+		h.Write([]byte{0})
+	}
+	return h.Sum32()
+}
+
+// partitionStart is what a newly assigned partition starts from.
+type partitionStart struct {
+	done doneSet
+	// outNext are the outputs' offsets to record in the next commit
+	// (RunnerConfig.Outputs order; nil when there are no outputs).
+	outNext []int64
+	// handed are successors already committed, by source offset.
+	handed map[int64][]*kgo.Record
+}
+
+// audit finds, for newly assigned partitions, successors that are committed
+// although their source records are not (neither below the committed offset
+// nor in the done set). On Apache Kafka a transaction commits its records and
+// its offsets atomically and audit finds nothing; the embedded broker can
+// tear a transaction when its process is killed. Each output partition is
+// read from the offset recorded at the last commit to its last stable
+// offset, and only when the source partition has records left to process,
+// so an assignment normally reads nothing.
+//
+// It fills in starts[p].handed and, where the metadata had no output
+// offsets, starts[p].outNext with the outputs' current last stable offsets.
+func (r *Runner) audit(ctx context.Context, cl *kgo.Client, starts map[int32]*partitionStart, marks map[int32]int64) error {
+	outs := r.cfg.Outputs
+	if len(outs) == 0 || len(starts) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, auditTimeout)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListCommittedOffsets(ctx, append([]string{r.cfg.Topic}, outs...)...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("list last stable offsets: %w", err)
+	}
+	end := func(topic string, p int32) int64 {
+		o, ok := ends.Lookup(topic, p)
+		if !ok {
+			return -1
+		}
+		return o.Offset
+	}
+	// What to read: output partition -> from, to; and which source
+	// offsets are open.
+	read := make(map[string]map[int32]kgo.Offset)
+	stop := make(map[string]map[int32]int64)
+	for p, st := range starts {
+		if len(st.outNext) != len(outs) {
+			st.outNext = make([]int64, len(outs))
+			for i := range st.outNext {
+				st.outNext[i] = -1
+			}
+		}
+		open := marks[p] < end(r.cfg.Topic, p)
+		for i, t := range outs {
+			last := end(t, p)
+			from := st.outNext[i]
+			if from < 0 {
+				// Nothing recorded: from here on, this owner's commits
+				// record where its successors end.
+				st.outNext[i] = last
+				continue
+			}
+			if !open || from >= last {
+				continue
+			}
+			if read[t] == nil {
+				read[t], stop[t] = make(map[int32]kgo.Offset), make(map[int32]int64)
+			}
+			read[t][p], stop[t][p] = kgo.NewOffset().At(from), last
+		}
+	}
+	if len(read) == 0 {
+		return nil
+	}
+	rd, err := kgo.NewClient(append(append([]kgo.Opt{}, r.cfg.ClientOpts...),
+		kgo.ConsumePartitions(read),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Markers are kept so that the read sees every offset up to the
+		// last stable one.
+		kgo.KeepControlRecords(),
+	)...)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	left, n, idle := 0, 0, 0
+	for _, ps := range stop {
+		left += len(ps)
+	}
+	// A partition is read to its end when a record at its last stable
+	// offset - 1 comes, or when nothing comes for two polls in a row (a
+	// record just below the last stable offset can be an aborted one, which
+	// a read_committed fetch leaves out).
+	for left > 0 && idle < 2 {
+		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+		fs := rd.PollFetches(pctx)
+		pcancel()
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("read outputs: %w", err)
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				ferr = errors.Join(ferr, fmt.Errorf("read %s[%d]: %w", t, p, err))
+			}
+		})
+		if ferr != nil {
+			return ferr
+		}
+		idle++
+		fs.EachRecord(func(rec *kgo.Record) {
+			to, ok := stop[rec.Topic][rec.Partition]
+			if !ok || rec.Offset >= to {
+				return
+			}
+			idle = 0
+			if rec.Offset+1 >= to {
+				delete(stop[rec.Topic], rec.Partition)
+				left--
+			}
+			n++
+			if rec.Attrs.IsControl() {
+				return
+			}
+			r.noteHandedOff(starts[rec.Partition], marks[rec.Partition], rec)
+		})
+		if n > auditMaxRecords {
+			return fmt.Errorf("read outputs: more than %d records to read", auditMaxRecords)
+		}
+	}
+	return nil
+}
+
+// noteHandedOff records out as handed off when it was produced from an open
+// record of the partition st starts (at or above mark, not done).
+func (r *Runner) noteHandedOff(st *partitionStart, mark int64, out *kgo.Record) {
+	for _, h := range out.Headers {
+		if h.Key != HeaderSource {
+			continue
+		}
+		topic, p, o, ok := parseSource(string(h.Value))
+		if !ok || topic != r.cfg.Topic || p != out.Partition || o < mark || st.done.contains(o) {
+			return
+		}
+		if st.handed == nil {
+			st.handed = make(map[int64][]*kgo.Record)
+		}
+		st.handed[o] = append(st.handed[o], out)
+		return
+	}
+}
