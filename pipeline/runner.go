@@ -399,24 +399,27 @@ func (r *Runner) pollOnce(ctx context.Context) {
 		r.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
 	})
 	now := r.cfg.Now()
-	fetches.EachRecord(func(rec *kgo.Record) {
-		p := r.parts[rec.Partition]
-		if p == nil {
-			p = r.newPartition(rec)
+	fetches.EachRecord(func(rec *kgo.Record) { r.take(rec, now) })
+}
+
+// take adds a polled record to its partition.
+func (r *Runner) take(rec *kgo.Record, now time.Time) {
+	p := r.parts[rec.Partition]
+	if p == nil {
+		p = r.newPartition(rec)
+	}
+	p.next, p.epoch = rec.Offset+1, rec.LeaderEpoch
+	if p.done.contains(rec.Offset) {
+		return // its successors were committed before a restart or rebalance
+	}
+	it := &item{rec: rec, key: string(rec.Key), due: now, handed: p.handed[rec.Offset]}
+	if r.cfg.Due != nil {
+		if due, ok := r.cfg.Due(rec); ok {
+			it.due = due
 		}
-		p.next, p.epoch = rec.Offset+1, rec.LeaderEpoch
-		if p.done.contains(rec.Offset) {
-			return // its successors were committed before a restart or rebalance
-		}
-		it := &item{rec: rec, key: string(rec.Key), due: now, handed: p.handed[rec.Offset]}
-		if r.cfg.Due != nil {
-			if due, ok := r.cfg.Due(rec); ok {
-				it.due = due
-			}
-		}
-		p.items = append(p.items, it)
-		p.enqueue(it)
-	})
+	}
+	p.items = append(p.items, it)
+	p.enqueue(it)
 }
 
 func (r *Runner) newPartition(first *kgo.Record) *partition {

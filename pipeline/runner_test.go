@@ -349,3 +349,85 @@ func TestRunnerDoesNotHandOnAgainWhatATornTransactionCommitted(t *testing.T) {
 		}
 	}
 }
+
+// A partition lost and assigned again before the loop saw the loss: the
+// records of the new assignment, polled after both, must survive the late
+// handling of the loss, and the partition starts from what the assignment
+// loaded. (Before, the loss was handled after the records were taken and
+// dropped them; the next commit then moved the offset past them.)
+func TestRunnerAppliesALossAndAReassignmentBeforeTheirRecords(t *testing.T) {
+	c := newCluster(t, 2, "in")
+	r, err := NewRunner(RunnerConfig{
+		Name: "test", Topic: "in", Group: "g", TransactionalID: "tx-order",
+		ClientOpts: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)},
+		Stage:      StageFunc(func(context.Context, *kgo.Record) ([]*kgo.Record, error) { return nil, nil }),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.sess.Close()
+	rec := func(p int32, o int64) *kgo.Record {
+		return &kgo.Record{Topic: "in", Partition: p, Offset: o, Key: []byte(fmt.Sprint("k", o))}
+	}
+	now := time.Now()
+	r.take(rec(0, 10), now) // held from the first assignment
+	r.take(rec(1, 20), now)
+
+	var done doneSet
+	done.add(6)
+	r.release(r.sess.Client(), map[string][]int32{"in": {0}})
+	r.queue(partEvent{assigned: true, ps: []int32{0}, starts: map[int32]*partitionStart{0: {done: done}}})
+
+	// The next poll: the queued events first, then its records, fetched
+	// from the committed offset 5.
+	r.handleEvents()
+	for _, o := range []int64{5, 6, 7} {
+		r.take(rec(0, o), now)
+	}
+	p := r.parts[0]
+	if p == nil {
+		t.Fatal("partition 0 forgotten after it was assigned again")
+	}
+	var held []int64
+	for _, it := range p.items {
+		held = append(held, it.rec.Offset)
+	}
+	if fmt.Sprint(held) != "[5 7]" || p.committedMark != 5 {
+		t.Errorf("partition 0 holds %v from mark %d, want [5 7] (6 is done) from 5", held, p.committedMark)
+	}
+	if q := r.parts[1]; q == nil || len(q.items) != 1 {
+		t.Errorf("partition 1, not revoked, lost its record")
+	}
+}
+
+// The loss of a partition that the loop has not handled yet is applied
+// before the records of the poll that follows it are taken, not after.
+func TestRunnerHandlesQueuedRebalancesBeforeTakingAPollsRecords(t *testing.T) {
+	c := newCluster(t, 1, "in")
+	r, err := NewRunner(RunnerConfig{
+		Name: "test", Topic: "in", Group: "g", TransactionalID: "tx-order-poll",
+		ClientOpts: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)},
+		Stage:      StageFunc(func(context.Context, *kgo.Record) ([]*kgo.Record, error) { return nil, nil }),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.sess.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for ctx.Err() == nil && !r.Ready() {
+		r.pollOnce(ctx)
+	}
+	// A loss (and the reassignment after it) queued by the callbacks while
+	// the loop was busy, then records.
+	r.eventsMu.Lock()
+	r.events = append(r.events, partEvent{ps: []int32{0}}, partEvent{assigned: true, ps: []int32{0}})
+	r.eventsMu.Unlock()
+	produce(t, c, &kgo.Record{Topic: "in", Value: []byte("a")}, &kgo.Record{Topic: "in", Value: []byte("b")})
+	for ctx.Err() == nil && (r.parts[0] == nil || len(r.parts[0].items) < 2) {
+		r.pollOnce(ctx)
+	}
+	if p := r.parts[0]; p == nil || len(p.items) != 2 {
+		t.Fatalf("the records polled after a queued loss were dropped by it")
+	}
+}
