@@ -35,12 +35,14 @@ services:
 	bash deploy/kafka/kafka.sh start
 
 ## chaos: the long failure tests (processor crashes, broker failover on a
-## three-node cluster, rebalance, hostile receivers), about 25 minutes
+## three-node cluster, rebalance, hostile receivers; then serve with its
+## embedded broker SIGKILLed 40 times), about 30 minutes
 chaos:
 	bash deploy/kafka/kafka.sh start
 	bash deploy/kafka/kafka.sh start --nodes 3
 	HOOKLINE_CHAOS=1 HOOKLINE_REQUIRE_KAFKA=1 HOOKLINE_TEST_BROKERS=$(KAFKA) HOOKLINE_TEST_CLUSTER=$(KAFKA_CLUSTER) \
 		$(GO) test -race -count=1 -v -timeout 60m -run 'Crash|Rebalance|Failover|Hostile' ./test/
+	HOOKLINE_CHAOS=1 $(GO) test -race -count=1 -v -timeout 20m -run 'EmbeddedBrokerKilled' ./test/
 
 vet:
 	$(GO) vet ./...
