@@ -357,15 +357,7 @@ func TestRunnerDoesNotHandOnAgainWhatATornTransactionCommitted(t *testing.T) {
 // dropped them; the next commit then moved the offset past them.)
 func TestRunnerAppliesALossAndAReassignmentBeforeTheirRecords(t *testing.T) {
 	c := newCluster(t, 2, "in")
-	r, err := NewRunner(RunnerConfig{
-		Name: "test", Topic: "in", Group: "g", TransactionalID: "tx-order",
-		ClientOpts: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)},
-		Stage:      StageFunc(func(context.Context, *kgo.Record) ([]*kgo.Record, error) { return nil, nil }),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.sess.Close()
+	r := idleRunner(t, c, "tx-order")
 	rec := func(p int32, o int64) *kgo.Record {
 		return &kgo.Record{Topic: "in", Partition: p, Offset: o, Key: []byte(fmt.Sprint("k", o))}
 	}
@@ -404,15 +396,7 @@ func TestRunnerAppliesALossAndAReassignmentBeforeTheirRecords(t *testing.T) {
 // before the records of the poll that follows it are taken, not after.
 func TestRunnerHandlesQueuedRebalancesBeforeTakingAPollsRecords(t *testing.T) {
 	c := newCluster(t, 1, "in")
-	r, err := NewRunner(RunnerConfig{
-		Name: "test", Topic: "in", Group: "g", TransactionalID: "tx-order-poll",
-		ClientOpts: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)},
-		Stage:      StageFunc(func(context.Context, *kgo.Record) ([]*kgo.Record, error) { return nil, nil }),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.sess.Close()
+	r := idleRunner(t, c, "tx-order-poll")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for ctx.Err() == nil && !r.Ready() {
@@ -430,4 +414,20 @@ func TestRunnerHandlesQueuedRebalancesBeforeTakingAPollsRecords(t *testing.T) {
 	if p := r.parts[0]; p == nil || len(p.items) != 2 {
 		t.Fatalf("the records polled after a queued loss were dropped by it")
 	}
+}
+
+// idleRunner is a runner on topic "in" whose stage does nothing, for tests
+// that drive its loop by hand; it is closed at the end of the test.
+func idleRunner(t *testing.T, c *kfake.Cluster, txnID string) *Runner {
+	t.Helper()
+	r, err := NewRunner(RunnerConfig{
+		Name: "test", Topic: "in", Group: "g", TransactionalID: txnID,
+		ClientOpts: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)},
+		Stage:      StageFunc(func(context.Context, *kgo.Record) ([]*kgo.Record, error) { return nil, nil }),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.sess.Close)
+	return r
 }
