@@ -74,8 +74,11 @@ func TestCrashMidTransactionLeavesEachTierRecordOnce(t *testing.T) {
 	requireChaos(t)
 	const (
 		partitions = 4
-		total      = 3000
-		kills      = 8
+		total      = 6000
+		// At least minKills, and on until a kill has caught a transaction
+		// that had written tier records (an abort marker shows it), up to
+		// maxKills.
+		minKills, maxKills = 8, 16
 	)
 	brokers := outsideBrokers(t, partitions)
 	prefix := chaosPrefix(t)
@@ -91,13 +94,26 @@ func TestCrashMidTransactionLeavesEachTierRecordOnce(t *testing.T) {
 	prod := newProducer(t, brokers, set.Events)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	sending := prod.stream(ctx, total, 100, 15*time.Second, fl.ids, 300)
+	sending := prod.stream(ctx, total, 100, time.Minute, fl.ids, 300)
 
-	for range kills {
+	kills := 0
+	tierTopics := make([]string, len(set.Tiers))
+	for i, tier := range set.Tiers {
+		tierTopics[i] = tier.Topic
+	}
+	caught := func() int {
+		aborts := 0
+		for _, tr := range readAll(t, brokers, false, tierTopics...) {
+			aborts += tr.aborts
+		}
+		return aborts
+	}
+	for kills < minKills || (kills < maxKills && caught() == 0) {
 		// Tier records flow all the time (every event takes 4 tiers over
-		// about 9s), so any moment catches transactions in flight.
+		// about 9s), so most moments catch transactions in flight.
 		time.Sleep(randBetween(300*time.Millisecond, 3*time.Second))
 		n.kill()
+		kills++
 		n.start()
 	}
 	if err := <-sending; err != nil {
@@ -131,7 +147,7 @@ func TestCrashMidTransactionLeavesEachTierRecordOnce(t *testing.T) {
 		kills, raw.tierAborts, len(raw.tierRecs), dups(raw.tier), len(raw.attemptRecs), dups(raw.attempts), len(c.tierRecs), dups(c.tier))
 	t.Logf("crash mid-transaction: %v", f)
 	if raw.tierAborts == 0 {
-		t.Log("no kill caught a transaction that had written tier records; the run proves less than it should")
+		t.Errorf("none of %d kills caught a transaction that had written tier records: the run proves nothing about them", kills)
 	}
 	n.stop()
 }
