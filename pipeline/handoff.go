@@ -27,22 +27,15 @@ func sourceOf(r *kgo.Record) string {
 	return r.Topic + "/" + strconv.FormatInt(int64(r.Partition), 10) + "/" + strconv.FormatInt(r.Offset, 10)
 }
 
-// parseSource reads a HeaderSource value.
+// parseSource reads a HeaderSource value (Kafka topic names have no "/").
 func parseSource(v string) (topic string, partition int32, offset int64, ok bool) {
-	i := strings.LastIndexByte(v, '/')
-	if i < 0 {
+	f := strings.Split(v, "/")
+	if len(f) != 3 {
 		return "", 0, 0, false
 	}
-	j := strings.LastIndexByte(v[:i], '/')
-	if j < 0 {
-		return "", 0, 0, false
-	}
-	p, err1 := strconv.ParseInt(v[j+1:i], 10, 32)
-	o, err2 := strconv.ParseInt(v[i+1:], 10, 64)
-	if err1 != nil || err2 != nil {
-		return "", 0, 0, false
-	}
-	return v[:j], int32(p), o, true
+	p, err1 := strconv.ParseInt(f[1], 10, 32)
+	o, err2 := strconv.ParseInt(f[2], 10, 64)
+	return f[0], int32(p), o, err1 == nil && err2 == nil
 }
 
 type handedOffKey struct{}

@@ -164,19 +164,14 @@ func (d *Delivery) movedOn(ctx context.Context) (moved map[string]bool, all bool
 		return nil, false
 	}
 	for _, h := range d.cfg.HandedOff(ctx) {
-		ep := ""
-		for _, hd := range h.Headers {
-			if hd.Key == HeaderEndpoint {
-				ep = string(hd.Value)
-			}
-		}
-		if ep == "" {
+		st, err := ParseRetryState(h.Headers)
+		if err != nil || st.EndpointID == "" {
 			return nil, true
 		}
 		if moved == nil {
 			moved = make(map[string]bool)
 		}
-		moved[ep] = true
+		moved[st.EndpointID] = true
 	}
 	return moved, false
 }

@@ -267,9 +267,15 @@ func flaky(share float64) func(string, int) int {
 // register creates every endpoint through a serve process's API.
 func (f *fleet) register(n *node, timeout time.Duration) {
 	f.t.Helper()
+	f.registerAt("http://"+n.api, timeout)
+}
+
+// registerAt creates every endpoint through the API at base ("http://host:port").
+func (f *fleet) registerAt(base string, timeout time.Duration) {
+	f.t.Helper()
 	for _, id := range f.ids {
 		rc := f.rcs[id]
-		status, body, err := postJSON("http://"+n.api+"/v1/endpoints", map[string]any{
+		status, body, err := postJSON(base+"/v1/endpoints", map[string]any{
 			"id": id, "url": rc.url, "secret": rc.secret, "timeout_ms": int(timeout / time.Millisecond),
 		})
 		if err != nil || status != http.StatusCreated {

@@ -274,13 +274,7 @@ func TestEmbeddedBrokerKilledRepeatedlyKeepsTheChainExactlyOnce(t *testing.T) {
 	fl.add("healthy", nil)
 	fl.add("flaky", flaky(0.5))
 	fl.add("dead", func(string, int) int { return http.StatusInternalServerError })
-	for _, id := range fl.ids {
-		rc := fl.rcs[id]
-		status, body, err := proc.post("/v1/endpoints", map[string]any{"id": id, "url": rc.url, "secret": rc.secret, "timeout_ms": 1000})
-		if err != nil || status != http.StatusCreated {
-			t.Fatalf("create endpoint %s: %d %s %v", id, status, body, err)
-		}
-	}
+	fl.registerAt(proc.api, time.Second)
 
 	// The sender posts events at a steady pace and retries each one until
 	// it is accepted (a repeat of an accepted id is a duplicate, counted once).
