@@ -7,27 +7,40 @@
 // A Runner owns one kgo.GroupTransactSession. A single loop goroutine polls,
 // schedules and commits; worker goroutines only run Stage.Process.
 //
-//   - Polled records join their partition's in-flight list, in offset order.
+//   - Polled records join their partition's read-ahead window, in offset
+//     order. A scheduler (scheduler.go, pure: no Kafka, no clock) decides
+//     which of them may start now, from their due times, their keys and
+//     the partition's limits.
 //   - Within a partition, records of different keys run concurrently (up to
 //     Concurrency); records of one key run one after another, in offset order.
 //   - A tier record is started only once it is due (its hookline-due-ms
-//     header). While the head of a partition is not due, the partition is
-//     paused and the loop's poll timeout ends at the due time; it is resumed
-//     then, and on revoke or loss. Nothing sleeps inside the poll loop.
-//   - When a partition holds MaxInFlight records, fetching pauses until it
-//     drains, so memory stays bounded.
+//     header). A record that is not due holds back only its own key: the
+//     due records of other keys behind it in the window start at their due
+//     time. Due records start earliest due first.
+//   - The window is bounded in records (MaxInFlight, DefaultMaxInFlight)
+//     and in bytes (MaxInFlightBytes, DefaultMaxInFlightBytes). When it is
+//     full (of records not due yet, or running, or completed but not
+//     committed), the partition is paused, and the loop's poll timeout ends
+//     at the earliest due time in the window; it is resumed once the window
+//     is half drained, and on revoke or loss. Nothing sleeps inside the poll
+//     loop, and memory stays bounded however many records wait in Kafka.
+//   - So a record is late only while the window is full of records due
+//     after it: a record beyond the window whose due time is earlier than
+//     every one in it (jitter on a long tier, at a high rate) waits for room.
 //
 // # Commits: completed records, not only the completed prefix
 //
-// Every FlushInterval, the loop takes every completed record of every
-// partition, produces their successors (next tier, DLQ, attempt records) in
-// one transaction and commits, in the same transaction, each partition's
-// watermark (the first record not completed) together with a done set: the
-// offsets above the watermark that are completed (commit metadata, "hl1:"
-// and varint ranges, at most maxDoneRanges ranges to fit Kafka's 4 KiB
-// metadata limit). A slow record therefore holds back neither the delivery
-// nor the commit of the records of other keys behind it; this is the
-// technique of Confluent's Parallel Consumer, made transactional.
+// Scheduling out of offset order changes nothing here: records of
+// different keys complete out of offset order anyway. Every FlushInterval,
+// the loop takes every completed record of every partition, produces their
+// successors (next tier, DLQ, attempt records) in one transaction and
+// commits, in the same transaction, each partition's watermark (the first
+// record not completed) together with a done set: the offsets above the
+// watermark that are completed (commit metadata, "hl1:" and varint ranges,
+// at most maxDoneRanges ranges to fit Kafka's 4 KiB metadata limit). A
+// slow record therefore holds back neither the delivery nor the commit of
+// the records of other keys behind it; this is the technique of
+// Confluent's Parallel Consumer, made transactional.
 //
 // Whoever owns the partition next (this process after an abort, another
 // after a rebalance or a crash) reads the done set with the committed offset
