@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookline/hookline/internal/rawjson"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -110,9 +111,9 @@ func Record(topic string, e Event) (*kgo.Record, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	value, err := json.Marshal(e)
+	value, err := Encode(e)
 	if err != nil {
-		return nil, fmt.Errorf("encode event %s: %w", e.ID, err)
+		return nil, err
 	}
 	return &kgo.Record{
 		Topic:   topic,
@@ -138,10 +139,28 @@ func Decode(value []byte) (Event, error) {
 	return e, nil
 }
 
-// Encode is the inverse of Decode, used when an event moves between topics.
+// head is an Event without its payload, which Encode splices in as it is.
+type head struct {
+	V           int       `json:"v"`
+	ID          string    `json:"id"`
+	Type        string    `json:"type"`
+	EndpointID  string    `json:"endpoint_id,omitempty"`
+	Tenant      string    `json:"tenant,omitempty"`
+	OrderingKey string    `json:"ordering_key,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Encode is the inverse of Decode. The payload is written byte for byte as
+// the producer gave it (only JSON whitespace around the value is dropped);
+// see docs/envelope.md.
 func Encode(e Event) ([]byte, error) {
 	if e.V == 0 {
 		e.V = Version
 	}
-	return json.Marshal(e)
+	h := head{V: e.V, ID: e.ID, Type: e.Type, EndpointID: e.EndpointID, Tenant: e.Tenant, OrderingKey: e.OrderingKey, CreatedAt: e.CreatedAt}
+	v, err := rawjson.Object(h, "payload", e.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("encode event %s: %w", e.ID, err)
+	}
+	return v, nil
 }

@@ -2,7 +2,6 @@ package processors
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/hookline/hookline/endpoints"
 	"github.com/hookline/hookline/envelope"
+	"github.com/hookline/hookline/internal/rawjson"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -426,25 +426,25 @@ func (d *Delivery) successor(r *kgo.Record, topic string, state RetryState) *kgo
 	}
 }
 
-// webhook is the JSON body POSTed to endpoints.
-type webhook struct {
-	ID        string          `json:"id"`
-	Type      string          `json:"type"`
-	Tenant    string          `json:"tenant,omitempty"`
-	Timestamp string          `json:"timestamp"`
-	Data      json.RawMessage `json:"data"`
+// webhookHead is the JSON body POSTed to endpoints but its "data", the
+// producer's payload, which WebhookBody writes byte for byte.
+type webhookHead struct {
+	ID        string `json:"id"`
+	Type      string `json:"type"`
+	Tenant    string `json:"tenant,omitempty"`
+	Timestamp string `json:"timestamp"`
 }
 
 // WebhookBody is the request body for an event; see the package doc. It
-// depends only on the event, so every retry sends the same bytes.
+// depends only on the event, so every retry sends the same bytes, and its
+// "data" is the payload exactly as the producer sent it.
 func WebhookBody(ev envelope.Event) ([]byte, error) {
-	b, err := json.Marshal(webhook{
+	b, err := rawjson.Object(webhookHead{
 		ID:        ev.ID,
 		Type:      ev.Type,
 		Tenant:    ev.Tenant,
 		Timestamp: ev.CreatedAt.UTC().Format(time.RFC3339Nano),
-		Data:      ev.Payload,
-	})
+	}, "data", ev.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("encode webhook body of event %s: %w", ev.ID, err)
 	}
