@@ -43,7 +43,7 @@ func TestAuth(t *testing.T) {
 		{"admin token lists endpoints", "GET", "/v1/endpoints", "", bearer("tok-admin"), http.StatusOK},
 		{"tenant token, own tenant", "POST", "/v1/events", event, bearer("tok-acme"), http.StatusAccepted},
 		{"tenant token, other tenant", "POST", "/v1/events", `{"type":"x","tenant":"globex","payload":{}}`, bearer("tok-acme"), http.StatusForbidden},
-		{"tenant token, endpoint of no tenant", "POST", "/v1/events", `{"type":"x","endpoint_id":"ep_1","payload":{}}`, bearer("tok-acme"), http.StatusForbidden},
+		{"tenant token, endpoint of no tenant (looks missing)", "POST", "/v1/events", `{"type":"x","endpoint_id":"ep_1","payload":{}}`, bearer("tok-acme"), http.StatusUnprocessableEntity},
 		{"tenant token in a batch", "POST", "/v1/events/batch", `{"events":[` + event + `,{"type":"x","tenant":"globex","payload":{}}]}`, bearer("tok-acme"), http.StatusForbidden},
 		{"tenant admin, other tenant's endpoint", "GET", "/v1/endpoints/ep_1", "", bearer("tok-acme-admin"), http.StatusNotFound},
 		{"tenant admin creates for own tenant", "POST", "/v1/endpoints", `{"id":"ep_acme","url":"https://example.com","tenant":"acme"}`, bearer("tok-acme-admin"), http.StatusCreated},

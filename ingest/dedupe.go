@@ -3,14 +3,21 @@ package ingest
 import (
 	"context"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
 
 // Dedupe keys are namespaced so an Idempotency-Key never collides with an
-// event id of the same spelling.
-func idempotencyDedupeKey(key string) string { return "k:" + key }
-func idDedupeKey(id string) string           { return "i:" + id }
+// event id of the same spelling, and by tenant, so that what one tenant
+// names can never match, claim or reveal what another named. The tenant's
+// length comes first, so no tenant and key pair spells another's.
+func idempotencyDedupeKey(tenant, key string) string { return dedupeKey("k", tenant, key) }
+func idDedupeKey(tenant, id string) string           { return dedupeKey("i", tenant, id) }
+
+func dedupeKey(kind, tenant, name string) string {
+	return kind + ":" + strconv.Itoa(len(tenant)) + ":" + tenant + ":" + name
+}
 
 // dedupe is the index of dedupe keys seen within the window, mapping each to
 // the id of the event that first used it, plus the keys being written right

@@ -39,7 +39,16 @@ type candidate struct {
 	record *kgo.Record
 	id     string
 	key    string
+	// tenant is the tenant the event belongs to: the one it fans out to,
+	// or its endpoint's. Its dedupe keys live in that tenant's namespace.
+	tenant string
 }
+
+// HeaderTenant carries the tenant an event accepted by the API belongs to
+// (its endpoint's, for an event sent to an endpoint), so the dedupe index
+// rebuilt at startup puts its keys in the namespace they were claimed in,
+// even if the endpoint has changed tenant or is gone since.
+const HeaderTenant = "hookline-tenant"
 
 func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	body, rerr := readBody(w, r, s.cfg.MaxPayloadBytes+envelopeOverhead)
@@ -57,7 +66,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 			writeRequestError(w, rerr)
 			return
 		}
-		c.key = idempotencyDedupeKey(key)
+		c.key = idempotencyDedupeKey(c.tenant, key)
 		c.record.Headers = append(c.record.Headers, kgo.RecordHeader{Key: envelope.HeaderIdempotencyKey, Value: []byte(key)})
 	}
 	results, err := s.accept(r.Context(), []candidate{c})
@@ -141,10 +150,8 @@ func (s *Server) prepare(ctx context.Context, raw []byte, prefix string) (candid
 		Payload:     req.Payload,
 		CreatedAt:   now,
 	}
-	var key string
-	if ev.ID != "" {
-		key = idDedupeKey(ev.ID) // a client-chosen id is a dedupe key
-	} else {
+	chosenID := ev.ID != "" // a client-chosen id is a dedupe key
+	if !chosenID {
 		ev.ID = envelope.NewID(now)
 	}
 	rec, err := envelope.Record(s.cfg.EventsTopic, ev)
@@ -154,20 +161,27 @@ func (s *Server) prepare(ctx context.Context, raw []byte, prefix string) (candid
 		}
 		return candidate{}, badRequest(wholeField(prefix), "%v", err)
 	}
+	tenant := ev.Tenant
 	if ev.EndpointID != "" {
+		// Another tenant's endpoint is answered like a missing one, so a
+		// token learns nothing of endpoints it may not use.
 		ep, ok := s.cfg.Registry.Get(ev.EndpointID)
 		switch {
-		case !ok:
+		case !ok || !allowedTenant(ctx, ep.Tenant):
 			return candidate{}, &requestError{http.StatusUnprocessableEntity, prefix + "endpoint_id", fmt.Sprintf("endpoint %q does not exist", ev.EndpointID)}
-		case !allowedTenant(ctx, ep.Tenant):
-			return candidate{}, &requestError{http.StatusForbidden, prefix + "endpoint_id", fmt.Sprintf("the token may not send to endpoint %q (tenant %q)", ev.EndpointID, ep.Tenant)}
 		case !ep.Enabled:
 			return candidate{}, &requestError{http.StatusUnprocessableEntity, prefix + "endpoint_id", disabledMessage(ep.ID, ep.DisabledReason)}
 		}
+		tenant = ep.Tenant
 	} else if !allowedTenant(ctx, ev.Tenant) {
 		return candidate{}, &requestError{http.StatusForbidden, prefix + "tenant", fmt.Sprintf("the token may not send events for tenant %q", ev.Tenant)}
 	}
-	return candidate{record: rec, id: ev.ID, key: key}, nil
+	rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: HeaderTenant, Value: []byte(tenant)})
+	c := candidate{record: rec, id: ev.ID, tenant: tenant}
+	if chosenID {
+		c.key = idDedupeKey(tenant, ev.ID)
+	}
+	return c, nil
 }
 
 func disabledMessage(id, reason string) string {

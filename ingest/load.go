@@ -100,19 +100,34 @@ func (s *Server) LoadIdempotency(ctx context.Context, cl *kgo.Client) error {
 	return nil
 }
 
-// index adds an events-topic record to the dedupe index. A record whose
-// value has no id (a malformed one, bound for the DLQ) has nothing to add.
+// index adds an events-topic record to the dedupe index, in the namespace
+// of the tenant it belongs to: the one its HeaderTenant names, or for a
+// record without it (written straight to Kafka, or re-driven from the DLQ)
+// its own tenant or that of its endpoint now. A record whose value has no
+// id (a malformed one, bound for the DLQ) has nothing to add.
 func (s *Server) index(rec *kgo.Record) {
 	var ev struct {
-		ID string `json:"id"`
+		ID         string `json:"id"`
+		EndpointID string `json:"endpoint_id"`
+		Tenant     string `json:"tenant"`
 	}
 	if err := json.Unmarshal(rec.Value, &ev); err != nil || ev.ID == "" {
 		return
 	}
-	s.dedupe.load(idDedupeKey(ev.ID), ev.ID, rec.Timestamp)
+	tenant, stamped := ev.Tenant, false
+	for _, h := range rec.Headers {
+		if h.Key == HeaderTenant {
+			tenant, stamped = string(h.Value), true
+		}
+	}
+	if !stamped && ev.EndpointID != "" {
+		ep, _ := s.cfg.Registry.Get(ev.EndpointID)
+		tenant = ep.Tenant
+	}
+	s.dedupe.load(idDedupeKey(tenant, ev.ID), ev.ID, rec.Timestamp)
 	for _, h := range rec.Headers {
 		if h.Key == envelope.HeaderIdempotencyKey && len(h.Value) > 0 {
-			s.dedupe.load(idempotencyDedupeKey(string(h.Value)), ev.ID, rec.Timestamp)
+			s.dedupe.load(idempotencyDedupeKey(tenant, string(h.Value)), ev.ID, rec.Timestamp)
 		}
 	}
 }

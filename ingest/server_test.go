@@ -354,7 +354,7 @@ func TestConcurrentIdenticalRequestsProduceOnce(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		s.dedupe.mu.Lock()
-		_, busy := s.dedupe.inflight[idempotencyDedupeKey("same")]
+		_, busy := s.dedupe.inflight[idempotencyDedupeKey("", "same")]
 		s.dedupe.mu.Unlock()
 		if busy {
 			break
