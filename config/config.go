@@ -92,9 +92,12 @@ type Config struct {
 	// Concurrency is the number of concurrent deliveries per partition
 	// (records of different keys).
 	Concurrency int `yaml:"concurrency"`
-	// MaxInFlight is the number of records held per partition before
-	// fetching pauses.
+	// MaxInFlight is the number of records held per partition (its
+	// read-ahead window: delivering, waiting until due, or waiting for their
+	// commit) before fetching pauses.
 	MaxInFlight int `yaml:"max_in_flight"`
+	// MaxInFlightBytes bounds the bytes held per partition the same way.
+	MaxInFlightBytes int `yaml:"max_in_flight_bytes"`
 	// BreakerThreshold is the consecutive failures that open an endpoint's
 	// circuit breaker.
 	BreakerThreshold int `yaml:"breaker_threshold"`
@@ -172,7 +175,10 @@ const (
 )
 
 // Default returns the defaults of every setting. It is the only place
-// defaults are set.
+// defaults are set. Concurrency, MaxInFlight and MaxInFlightBytes are
+// pipeline.DefaultConcurrency, DefaultMaxInFlight and
+// DefaultMaxInFlightBytes: pipeline imports config, so a pipeline test holds
+// them equal instead of this referring to them.
 func Default() Config {
 	return Config{
 		KafkaListen:        "127.0.0.1:9092",
@@ -190,6 +196,7 @@ func Default() Config {
 		EndpointTimeout:    15 * time.Second,
 		Concurrency:        32,
 		MaxInFlight:        1000,
+		MaxInFlightBytes:   16 << 20,
 		BreakerThreshold:   5,
 		BreakerCooldown:    10 * time.Second,
 		ShutdownGrace:      15 * time.Second,
@@ -327,6 +334,9 @@ func (c Config) Validate() error {
 		bad("max_in_flight", "must be at least 1, got %d", c.MaxInFlight)
 	} else if c.Concurrency >= 1 && c.MaxInFlight < c.Concurrency {
 		bad("max_in_flight", "must be at least concurrency (%d), got %d", c.Concurrency, c.MaxInFlight)
+	}
+	if c.MaxInFlightBytes < 1 {
+		bad("max_in_flight_bytes", "must be at least 1, got %d", c.MaxInFlightBytes)
 	}
 	if c.BreakerThreshold < 1 {
 		bad("breaker_threshold", "must be at least 1, got %d", c.BreakerThreshold)

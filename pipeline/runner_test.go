@@ -431,3 +431,52 @@ func idleRunner(t *testing.T, c *kfake.Cluster, txnID string) *Runner {
 	t.Cleanup(r.sess.Close)
 	return r
 }
+
+// A record that is not due holds back only its own key: the due records of
+// other keys behind it in the partition are processed, and the partition
+// keeps being read past it.
+func TestRunnerRecordNotDueHoldsOnlyItsKey(t *testing.T) {
+	c := newCluster(t, 1, "in", "out")
+	dueHeader := func(d time.Time) []kgo.RecordHeader {
+		return []kgo.RecordHeader{{Key: "due", Value: []byte(strconv.FormatInt(d.UnixMilli(), 10))}}
+	}
+	later := time.Now().Add(time.Hour)
+	rs := []*kgo.Record{
+		{Topic: "in", Key: []byte("a"), Value: []byte("a0"), Headers: dueHeader(later)},
+		{Topic: "in", Key: []byte("a"), Value: []byte("a1"), Headers: dueHeader(time.Now())},
+	}
+	const others = 50
+	for i := range others {
+		rs = append(rs, &kgo.Record{Topic: "in", Key: []byte(fmt.Sprint("b", i%7)), Value: []byte(fmt.Sprint("b", i)), Headers: dueHeader(time.Now())})
+	}
+	produce(t, c, rs...)
+	var mu sync.Mutex
+	var processed []string
+	stage := StageFunc(func(_ context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+		mu.Lock()
+		processed = append(processed, string(r.Value))
+		mu.Unlock()
+		return []*kgo.Record{{Topic: "out", Partition: r.Partition, Value: r.Value}}, nil
+	})
+	_, stop := startRunner(t, RunnerConfig{
+		Name: "tier", Topic: "in", Group: "g", TransactionalID: "tx-not-due",
+		ClientOpts: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)},
+		Stage:      stage, Concurrency: 4, MaxInFlight: 20,
+		Due: func(r *kgo.Record) (time.Time, bool) {
+			ms, err := strconv.ParseInt(string(r.Headers[0].Value), 10, 64)
+			return time.UnixMilli(ms), err == nil
+		},
+	})
+	got := readCommitted(t, c, "out", others, 20*time.Second)
+	stop()
+	if len(got) != others {
+		t.Fatalf("%d of the %d due records of other keys came out behind a record due in an hour", len(got), others)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, v := range processed {
+		if v == "a0" || v == "a1" {
+			t.Fatalf("record %s of the key whose head is not due was processed", v)
+		}
+	}
+}

@@ -318,18 +318,19 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 			due = processors.DueOf
 		}
 		r, err := NewRunner(RunnerConfig{
-			Name:            st.name,
-			Topic:           st.topic,
-			Group:           cfg.TopicPrefix + "delivery." + st.name,
-			TransactionalID: cfg.TopicPrefix + "delivery." + st.name + "." + txnSuffix,
-			ClientOpts:      append([]kgo.Opt{kgo.SeedBrokers(env.Brokers...)}, env.KafkaOpts...),
-			Stage:           Observe(d, st.name, set.DLQ, set.Attempts, env.Metrics, s.log),
-			Outputs:         outputs,
-			Due:             due,
-			Concurrency:     cfg.Concurrency,
-			MaxInFlight:     cfg.MaxInFlight,
-			Grace:           cfg.ShutdownGrace,
-			Logger:          s.log,
+			Name:             st.name,
+			Topic:            st.topic,
+			Group:            cfg.TopicPrefix + "delivery." + st.name,
+			TransactionalID:  cfg.TopicPrefix + "delivery." + st.name + "." + txnSuffix,
+			ClientOpts:       append([]kgo.Opt{kgo.SeedBrokers(env.Brokers...)}, env.KafkaOpts...),
+			Stage:            Observe(d, st.name, set.DLQ, set.Attempts, env.Metrics, s.log),
+			Outputs:          outputs,
+			Due:              due,
+			Concurrency:      cfg.Concurrency,
+			MaxInFlight:      cfg.MaxInFlight,
+			MaxInFlightBytes: int64(cfg.MaxInFlightBytes),
+			Grace:            cfg.ShutdownGrace,
+			Logger:           s.log,
 		})
 		if err != nil {
 			return nil, err
