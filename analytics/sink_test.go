@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -266,13 +268,82 @@ func TestSinkCommitsOnlyWhatClickHouseAccepted(t *testing.T) {
 	}
 }
 
-// clickhouseScript runs deploy/clickhouse/clickhouse.sh.
-func clickhouseScript(ctx context.Context, cmd string) error {
-	out, err := exec.CommandContext(ctx, "bash", filepath.Join("..", "deploy", "clickhouse", "clickhouse.sh"), cmd).CombinedOutput()
+// privateClickHouse is a ClickHouse server of the test's own, on free ports
+// and in a directory of its own (deploy/clickhouse/clickhouse.sh with
+// HOOKLINE_CH_DIR), which the test may kill and start again without
+// touching any other server, such as one already answering on 9000.
+type privateClickHouse struct {
+	addr string
+	env  []string
+}
+
+func startPrivateClickHouse(t *testing.T) *privateClickHouse {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "hookline-ch-private-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := freePorts(t, 3)
+	p := &privateClickHouse{
+		addr: fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		env: append(os.Environ(), "HOOKLINE_CH_DIR="+dir, fmt.Sprintf("HOOKLINE_CH_PORT=%d", ports[0]),
+			fmt.Sprintf("HOOKLINE_CH_HTTP_PORT=%d", ports[1]), fmt.Sprintf("HOOKLINE_CH_INTERSERVER_PORT=%d", ports[2])),
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := p.script(ctx, "stop"); err != nil {
+			t.Errorf("stop the private clickhouse: %v", err)
+		}
+		_ = os.RemoveAll(dir)
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if err := p.script(ctx, "start"); err != nil {
+		if os.Getenv("HOOKLINE_REQUIRE_CLICKHOUSE") != "1" {
+			t.Skipf("cannot start a private clickhouse server: %v", err)
+		}
+		t.Fatal(err)
+	}
+	return p
+}
+
+// script runs deploy/clickhouse/clickhouse.sh cmd on the private server.
+func (p *privateClickHouse) script(ctx context.Context, cmd string) error {
+	c := exec.CommandContext(ctx, "bash", filepath.Join("..", "deploy", "clickhouse", "clickhouse.sh"), cmd)
+	c.Env = p.env
+	out, err := c.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("clickhouse.sh %s: %w\n%s", cmd, err, out)
 	}
 	return nil
+}
+
+func (p *privateClickHouse) conn(t *testing.T) driver.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	conn, err := Open(ctx, ConnOptions{Addr: p.addr})
+	if err != nil {
+		t.Fatalf("connect to the private clickhouse: %v", err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// freePorts returns n loopback ports that were free a moment ago.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
 }
 
 // outageDuration is how long the outage test keeps ClickHouse down:
@@ -289,29 +360,23 @@ func outageDuration(t *testing.T) time.Duration {
 	return d
 }
 
-// TestSinkSurvivesClickHouseOutage kills the ClickHouse server while
+// TestSinkSurvivesClickHouseOutage kills a ClickHouse server while
 // attempts flow, keeps it down, starts it again and checks that every
 // attempt landed exactly once and that the lag rose and came back down.
-// It needs a server started by deploy/clickhouse/clickhouse.sh.
+// The server is the test's own (startPrivateClickHouse): any other server,
+// one on 9000 included, is left alone.
 func TestSinkSurvivesClickHouseOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("outage test is long")
 	}
-	conn := testConn(t)
+	ch := startPrivateClickHouse(t)
+	conn := ch.conn(t)
 	db := testDatabase(t, conn)
 	outage := outageDuration(t)
 	ctx := t.Context()
 	if err := Migrate(ctx, conn, db); err != nil {
 		t.Fatal(err)
 	}
-	// Whatever happens below, leave a running server for the next test.
-	t.Cleanup(func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if err := clickhouseScript(cctx, "start"); err != nil {
-			t.Errorf("restart clickhouse after outage test: %v", err)
-		}
-	})
 
 	brokers := newKafka(t)
 	prod := newProducer(t, brokers)
@@ -361,10 +426,7 @@ func TestSinkSurvivesClickHouseOutage(t *testing.T) {
 		return err == nil && n > 0, fmt.Sprintf("rows %d err %v", n, err)
 	})
 
-	if err := clickhouseScript(ctx, "kill"); err != nil {
-		if os.Getenv("HOOKLINE_REQUIRE_CLICKHOUSE") != "1" {
-			t.Skipf("cannot control the clickhouse server: %v", err)
-		}
+	if err := ch.script(ctx, "kill"); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("clickhouse killed; down for %s with %d attempts produced", outage, produced.Load())
@@ -376,7 +438,7 @@ func TestSinkSurvivesClickHouseOutage(t *testing.T) {
 		maxLag = max(maxLag, metricValue(t, reg, "hookline_sink_lag_seconds"))
 	}
 	tick.Stop()
-	if err := clickhouseScript(ctx, "start"); err != nil {
+	if err := ch.script(ctx, "start"); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("clickhouse back; max lag during outage %.1fs, insert errors %v", maxLag, metricValue(t, reg, "hookline_sink_insert_errors_total"))

@@ -14,18 +14,48 @@
 # run as the clickhouse user in the background, not through systemd, so it
 # works in containers and CI. Every command is idempotent.
 #
+# A private instance: with HOOKLINE_CH_DIR set, the server gets a config of
+# its own under that directory (data, logs, pid file) and listens on
+# HOOKLINE_CH_PORT (native) and HOOKLINE_CH_HTTP_PORT / _INTERSERVER_PORT;
+# it never touches the shared server on 9000 or its files. Tests that kill
+# ClickHouse use one (analytics' outage test).
+#
 # Environment:
-#   HOOKLINE_CH_CONFIG        server config     (/etc/clickhouse-server/config.xml)
+#   HOOKLINE_CH_DIR           private instance directory (unset: the shared server)
+#   HOOKLINE_CH_CONFIG        server config     (/etc/clickhouse-server/config.xml; DIR/config.xml)
 #   HOOKLINE_CH_PORT          native port       (9000, must match the config)
-#   HOOKLINE_CH_PIDFILE       pid file          (/var/run/clickhouse-server/hookline.pid)
+#   HOOKLINE_CH_HTTP_PORT     HTTP port of a private instance         (native port + 1)
+#   HOOKLINE_CH_INTERSERVER_PORT interserver port of a private instance (native port + 2)
+#   HOOKLINE_CH_PIDFILE       pid file          (/var/run/clickhouse-server/hookline.pid; DIR/clickhouse.pid)
 #   HOOKLINE_CH_START_TIMEOUT seconds to wait   (60)
 set -euo pipefail
 
-CONFIG=${HOOKLINE_CH_CONFIG:-/etc/clickhouse-server/config.xml}
+DIR=${HOOKLINE_CH_DIR:-}
 PORT=${HOOKLINE_CH_PORT:-9000}
-PIDFILE=${HOOKLINE_CH_PIDFILE:-/var/run/clickhouse-server/hookline.pid}
+if [ -n "$DIR" ]; then
+	DIR=$(realpath -m "$DIR")
+	CONFIG=${HOOKLINE_CH_CONFIG:-$DIR/config.xml}
+	PIDFILE=${HOOKLINE_CH_PIDFILE:-$DIR/clickhouse.pid}
+	LOGDIR=$DIR/log
+	DATADIR=$DIR/data
+	HTTP_PORT=${HOOKLINE_CH_HTTP_PORT:-$((PORT + 1))}
+	INTERSERVER_PORT=${HOOKLINE_CH_INTERSERVER_PORT:-$((PORT + 2))}
+else
+	CONFIG=${HOOKLINE_CH_CONFIG:-/etc/clickhouse-server/config.xml}
+	PIDFILE=${HOOKLINE_CH_PIDFILE:-/var/run/clickhouse-server/hookline.pid}
+	LOGDIR=/var/log/clickhouse-server
+	DATADIR=/var/lib/clickhouse
+fi
 START_TIMEOUT=${HOOKLINE_CH_START_TIMEOUT:-60}
 ADDR=127.0.0.1:$PORT
+# The server runs as the clickhouse user when we are root, else as us.
+if [ "$(id -u)" -eq 0 ]; then
+	RUN_AS=(setpriv --reuid=clickhouse --regid=clickhouse --init-groups)
+	OWNER=clickhouse:clickhouse
+else
+	RUN_AS=()
+	OWNER=""
+fi
 
 log() { echo "clickhouse.sh: $*" >&2; }
 
@@ -64,6 +94,20 @@ hints() {
 	echo "# hookline migrate --clickhouse $ADDR"
 }
 
+# private_config writes the config of a private instance: Debian's, with
+# its ports, paths and logs moved into DIR.
+private_config() {
+	[ -f "$CONFIG" ] && return
+	mkdir -p "$(dirname "$CONFIG")"
+	sed -e "s|<tcp_port>9000</tcp_port>|<tcp_port>$PORT</tcp_port>|" \
+		-e "s|<http_port>8123</http_port>|<http_port>$HTTP_PORT</http_port>|" \
+		-e "s|<interserver_http_port>9009</interserver_http_port>|<interserver_http_port>$INTERSERVER_PORT</interserver_http_port>|" \
+		-e "s|/var/lib/clickhouse/|$DATADIR/|g" \
+		-e "s|/var/log/clickhouse-server/|$LOGDIR/|g" \
+		/etc/clickhouse-server/config.xml >"$CONFIG"
+	cp /etc/clickhouse-server/users.xml "$(dirname "$CONFIG")/users.xml"
+}
+
 start() {
 	install_if_missing
 	if answers; then
@@ -74,24 +118,31 @@ start() {
 	if pid=$(server_pid); then
 		log "server $pid is starting"
 	else
-		mkdir -p "$(dirname "$PIDFILE")" /var/lib/clickhouse /var/log/clickhouse-server
-		chown clickhouse:clickhouse "$(dirname "$PIDFILE")" /var/lib/clickhouse /var/log/clickhouse-server
+		if [ -n "$DIR" ]; then
+			mkdir -p "$DIR"
+			private_config
+		fi
+		mkdir -p "$(dirname "$PIDFILE")" "$DATADIR" "$LOGDIR"
+		if [ -n "$OWNER" ]; then
+			chown "$OWNER" "$(dirname "$PIDFILE")" "$DATADIR" "$LOGDIR"
+			[ -z "$DIR" ] || chown -R "$OWNER" "$DIR"
+		fi
 		rm -f "$PIDFILE"
 		# setpriv execs in place (no lingering su), and setsid detaches the
 		# server from our session, so the pid we record is the server's and
 		# it outlives this script.
-		setsid setpriv --reuid=clickhouse --regid=clickhouse --init-groups \
+		setsid "${RUN_AS[@]}" \
 			clickhouse-server --config-file="$CONFIG" \
-			</dev/null >>/var/log/clickhouse-server/stdout.log 2>&1 &
+			</dev/null >>"$LOGDIR/stdout.log" 2>&1 &
 		echo $! >"$PIDFILE"
-		log "started server $! (log /var/log/clickhouse-server/)"
+		log "started server $! (log $LOGDIR/)"
 	fi
 	local deadline=$((SECONDS + START_TIMEOUT))
 	until answers; do
 		if ! server_pid >/dev/null; then
 			log "server exited while starting; tail of its log:"
-			tail -n 20 /var/log/clickhouse-server/clickhouse-server.err.log >&2 2>/dev/null || true
-			tail -n 20 /var/log/clickhouse-server/stdout.log >&2 2>/dev/null || true
+			tail -n 20 "$LOGDIR/clickhouse-server.err.log" >&2 2>/dev/null || true
+			tail -n 20 "$LOGDIR/stdout.log" >&2 2>/dev/null || true
 			exit 1
 		fi
 		if [ "$SECONDS" -ge "$deadline" ]; then
