@@ -136,6 +136,33 @@ func NextStep(tierIndex, attempts, numTiers, maxAttempts int) (nextTier int, dlq
 	return next, false
 }
 
+// RouteRetry picks the tier a retryable failure waits in, given every
+// tier's delay, the tier next that NextStep chose, and the Retry-After the
+// endpoint asked for (0 if none). A record waits in a tier partition in
+// front of the records that entered after it; if it waited there longer
+// than the tier's delay, it would be due after them and hold their reads
+// ahead. So a Retry-After longer than next's delay moves the record to the
+// first later tier whose delay covers it (the tiers in between are not
+// attempts: the attempt count goes up once, for the attempt made). A
+// Retry-After longer than the longest delay of the tiers left is capped at
+// it. wait is the Retry-After to honour: the record is due at the later of
+// next's own due time and wait, not at the delay of the tier it waits in.
+func RouteRetry(delays []time.Duration, next int, retryAfter time.Duration) (tier int, wait time.Duration) {
+	if next < 0 || next >= len(delays) {
+		return next, 0
+	}
+	longest := next
+	for j := next; j < len(delays); j++ {
+		if delays[j] >= retryAfter {
+			return j, max(retryAfter, 0)
+		}
+		if delays[j] > delays[longest] {
+			longest = j
+		}
+	}
+	return longest, delays[longest]
+}
+
 // DueAt is when a record that entered a tier at entered may be attempted:
 // entered + delay scaled by a factor uniformly drawn from [1-jitter, 1+jitter)
 // with u in [0,1). Jitter spreads retries of an outage so the endpoint is not

@@ -108,6 +108,38 @@ func TestNextStep(t *testing.T) {
 	}
 }
 
+func TestRouteRetry(t *testing.T) {
+	delays := []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute, time.Hour}
+	tests := []struct {
+		name       string
+		next       int
+		retryAfter time.Duration
+		tier       int
+		wait       time.Duration
+	}{
+		{"no Retry-After", 0, 0, 0, 0},
+		{"within the next tier's delay", 0, 20 * time.Second, 0, 20 * time.Second},
+		{"equal to the next tier's delay", 1, 2 * time.Minute, 1, 2 * time.Minute},
+		{"beyond the next tier", 0, 31 * time.Second, 1, 31 * time.Second},
+		{"skips to the first tier covering it", 0, 5 * time.Minute, 2, 5 * time.Minute},
+		{"from a later tier", 2, 11 * time.Minute, 3, 11 * time.Minute},
+		{"capped at the longest tier", 0, 24 * time.Hour, 3, time.Hour},
+		{"capped in the last tier", 3, 2 * time.Hour, 3, time.Hour},
+		{"no next tier", -1, time.Hour, -1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tier, wait := RouteRetry(delays, tt.next, tt.retryAfter)
+			if tier != tt.tier || wait != tt.wait {
+				t.Fatalf("RouteRetry(%d, %v) = %d, %v; want %d, %v", tt.next, tt.retryAfter, tier, wait, tt.tier, tt.wait)
+			}
+			if tier >= 0 && wait > delays[tier] {
+				t.Fatalf("wait %v is longer than tier %d's delay %v: it would hold the records behind it", wait, tier, delays[tier])
+			}
+		})
+	}
+}
+
 func TestDueAt(t *testing.T) {
 	entered := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	delay := 30 * time.Second

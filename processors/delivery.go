@@ -73,7 +73,8 @@ type DeliveryConfig struct {
 // Delivery is the stage that attempts pairs (event, endpoint) and routes each
 // on: done, next retry tier, or DLQ, with one attempt record per pair.
 type Delivery struct {
-	cfg DeliveryConfig
+	cfg    DeliveryConfig
+	delays []time.Duration // of cfg.Tiers, for RouteRetry
 }
 
 // errCircuitOpen is the error of an attempt the breaker skipped.
@@ -133,7 +134,11 @@ func NewDelivery(cfg DeliveryConfig) (*Delivery, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Delivery{cfg: cfg}, nil
+	d := &Delivery{cfg: cfg}
+	for _, t := range cfg.Tiers {
+		d.delays = append(d.delays, t.Delay)
+	}
+	return d, nil
 }
 
 // Process attempts the pairs of one consumed record and returns the records
@@ -330,14 +335,18 @@ func (d *Delivery) deliver(ctx context.Context, r *kgo.Record, ev envelope.Event
 	case Retryable:
 		next, dlq := NextStep(d.cfg.TierIndex, a.Attempt, len(d.cfg.Tiers), d.cfg.MaxAttempts)
 		if !dlq {
-			tier := d.cfg.Tiers[next]
-			due := DueAt(end, tier.Delay, d.cfg.Jitter, d.cfg.Rand())
-			if ra := end.Add(res.RetryAfter); ra.After(due) {
+			// The due time is the next tier's, or the Retry-After when
+			// later; a long Retry-After waits in a tier whose delay covers
+			// it, behind records due no sooner.
+			due := DueAt(end, d.cfg.Tiers[next].Delay, d.cfg.Jitter, d.cfg.Rand())
+			routed, wait := RouteRetry(d.delays, next, res.RetryAfter)
+			if ra := end.Add(wait); ra.After(due) {
 				due = ra
 			}
+			tier := d.cfg.Tiers[routed]
 			state.Tier, state.Due = tier.Name, due
 			a.Outcome, a.NextTier = OutcomeRetry, tier.Name
-			log.Debug("attempt failed, retrying", "attempt", a.Attempt, "next_tier", tier.Name, "due", due, "error_class", res.Class)
+			log.Debug("attempt failed, retrying", "attempt", a.Attempt, "next_tier", tier.Name, "due", due, "error_class", res.Class, "retry_after", res.RetryAfter)
 			return d.emit(r, a, tier.Topic, &state)
 		}
 		reason = fmt.Sprintf("attempts exhausted after %d attempts: %s", a.Attempt, res.Failure())

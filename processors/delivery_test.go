@@ -228,12 +228,16 @@ func TestDeliveryRetryDueTime(t *testing.T) {
 		retryAfter string
 		status     int
 		wantDue    time.Duration // after t0
+		wantTier   int
 	}{
-		{"lowest jitter draw is never early", 0, "", 500, 24 * time.Second},
-		{"middle draw", 0.5, "", 500, 30 * time.Second},
-		{"highest draw", 0.99999, "", 500, 36 * time.Second},
-		{"Retry-After beyond the tier delay pushes due", 0.5, "300", 429, 5 * time.Minute},
-		{"shorter Retry-After does not pull due in", 0.5, "5", 503, 30 * time.Second},
+		{"lowest jitter draw is never early", 0, "", 500, 24 * time.Second, 0},
+		{"middle draw", 0.5, "", 500, 30 * time.Second, 0},
+		{"highest draw", 0.99999, "", 500, 36 * time.Second, 0},
+		{"Retry-After just beyond the next tier waits in the tier after", 0.5, "33", 429, 33 * time.Second, 1},
+		{"Retry-After beyond the next tier waits in the first tier covering it", 0.5, "300", 429, 5 * time.Minute, 2},
+		{"Retry-After equal to a tier's delay waits in that tier", 0.5, "120", 503, 2 * time.Minute, 1},
+		{"Retry-After beyond the longest tier is capped at it", 0.5, "86400", 429, time.Hour, 3},
+		{"shorter Retry-After does not pull due in", 0.5, "5", 503, 30 * time.Second, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -247,7 +251,8 @@ func TestDeliveryRetryDueTime(t *testing.T) {
 			d := dt.delivery(-1, func(c *DeliveryConfig) { c.Rand = func() float64 { return tt.u } })
 			r := eventRecord(t, envelope.Event{ID: "evt_1", Type: "t", EndpointID: "a", Payload: json.RawMessage(`{}`)})
 
-			next, a := process(t, d, r).one(t, testTiers[0].Topic)
+			tier := testTiers[tt.wantTier]
+			next, a := process(t, d, r).one(t, tier.Topic)
 			s := stateOf(t, next)
 			gotDue := s.Due.Sub(t0)
 			if gotDue < tt.wantDue-time.Millisecond || gotDue > tt.wantDue {
@@ -262,12 +267,12 @@ func TestDeliveryRetryDueTime(t *testing.T) {
 			want := RetryState{
 				Attempts: 1, FirstAttempt: t0, Entered: t0, Due: s.Due, LastStatus: tt.status,
 				LastError: fmt.Sprintf("HTTP %d %s", tt.status, http.StatusText(tt.status)), LastClass: a.ErrorClass,
-				OriginTopic: "events", OriginPartition: 3, OriginOffset: 42, EndpointID: "a", Tier: "retry.30s",
+				OriginTopic: "events", OriginPartition: 3, OriginOffset: 42, EndpointID: "a", Tier: tier.Name,
 			}
 			if s != want {
 				t.Fatalf("retry state\n got %+v\nwant %+v", s, want)
 			}
-			if a.Outcome != OutcomeRetry || a.NextTier != "retry.30s" || a.StatusCode != tt.status {
+			if a.Outcome != OutcomeRetry || a.NextTier != tier.Name || a.StatusCode != tt.status || a.Attempt != 1 {
 				t.Fatalf("attempt %+v", a)
 			}
 		})
