@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/hookline/hookline/ingest"
 )
 
 // Config is every setting of hookline.
@@ -82,6 +84,17 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// MetricsListen is the Prometheus metrics address.
 	MetricsListen string `yaml:"metrics_listen"`
+	// HTTPReadHeaderTimeout, HTTPReadTimeout, HTTPWriteTimeout and
+	// HTTPIdleTimeout bound every HTTP listener (the API and metrics): the
+	// time to send a request's headers, the whole request, the request
+	// from its headers to the end of the answer, and an idle keep-alive.
+	HTTPReadHeaderTimeout time.Duration `yaml:"http_read_header_timeout"`
+	HTTPReadTimeout       time.Duration `yaml:"http_read_timeout"`
+	HTTPWriteTimeout      time.Duration `yaml:"http_write_timeout"`
+	HTTPIdleTimeout       time.Duration `yaml:"http_idle_timeout"`
+	// HTTPMaxConnections is how many connections each HTTP listener serves
+	// at once.
+	HTTPMaxConnections int `yaml:"http_max_connections"`
 	// MaxPayloadBytes bounds an event payload accepted by ingest.
 	MaxPayloadBytes int `yaml:"max_payload_bytes"`
 	// IdempotencyWindow is how long an ingest idempotency key is remembered.
@@ -207,6 +220,12 @@ func Default() Config {
 		TokenBurst:         200,
 		LogLevel:           "info",
 		LogFormat:          "text",
+
+		HTTPReadHeaderTimeout: ingest.DefaultReadHeaderTimeout,
+		HTTPReadTimeout:       ingest.DefaultReadTimeout,
+		HTTPWriteTimeout:      ingest.DefaultWriteTimeout,
+		HTTPIdleTimeout:       ingest.DefaultIdleTimeout,
+		HTTPMaxConnections:    ingest.DefaultMaxConnections,
 	}
 }
 
@@ -317,6 +336,7 @@ func (c Config) Validate() error {
 	if c.Embedded() && sameFixedAddr(c.KafkaListen, c.MetricsListen) {
 		bad("kafka_listen", "must differ from metrics_listen (%s)", c.MetricsListen)
 	}
+	errs = append(errs, c.validateHTTP()...)
 	if c.MaxPayloadBytes < 1 || c.MaxPayloadBytes > MaxPayloadLimit {
 		bad("max_payload_bytes", "must be between 1 and %d, got %d", MaxPayloadLimit, c.MaxPayloadBytes)
 	}

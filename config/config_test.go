@@ -109,6 +109,12 @@ func TestValidate(t *testing.T) {
 		{"clickhouse addr", func(c *Config) { c.ClickHouse = "clickhouse" }, "clickhouse: want host:port"},
 		{"clickhouse ok", func(c *Config) { c.ClickHouse = "127.0.0.1:9000" }, ""},
 		{"clickhouse database", func(c *Config) { c.ClickHouseDatabase = "hook-line" }, "clickhouse_database: must be a plain identifier"},
+		{"http read timeout", func(c *Config) { c.HTTPReadTimeout = 0 }, "http_read_timeout: must be positive"},
+		{"http idle timeout", func(c *Config) { c.HTTPIdleTimeout = -time.Second }, "http_idle_timeout: must be positive"},
+		{"http header timeout", func(c *Config) { c.HTTPReadHeaderTimeout = 0 }, "http_read_header_timeout: must be positive"},
+		{"http header longer than read", func(c *Config) { c.HTTPReadHeaderTimeout = time.Minute }, "http_read_header_timeout: must not be longer than http_read_timeout"},
+		{"http write shorter than read", func(c *Config) { c.HTTPWriteTimeout = 10 * time.Second }, "http_write_timeout: must be at least http_read_timeout (30s)"},
+		{"http max connections", func(c *Config) { c.HTTPMaxConnections = 0 }, "http_max_connections: must be at least 1"},
 		{"log level", func(c *Config) { c.LogLevel = "verbose" }, "log_level: must be one of"},
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, "log_format: must be text or json"},
 	}

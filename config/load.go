@@ -210,6 +210,11 @@ var fields = []field{
 	bind("tokens", "comma-separated API tokens `sha256hex:scope+scope[:tenant+tenant[:name]]`, scopes ingest and admin", func(c *Config) *[]Token { return &c.Tokens }, parseTokens, formatTokens),
 	float("token_rate_limit", "requests per second each API token may make; 0 is unlimited", func(c *Config) *float64 { return &c.TokenRateLimit }),
 	integer("token_burst", "requests an API token may make at once above token_rate_limit", func(c *Config) *int { return &c.TokenBurst }),
+	duration("http_read_header_timeout", "how long an HTTP client may take to send a request's headers", func(c *Config) *time.Duration { return &c.HTTPReadHeaderTimeout }),
+	duration("http_read_timeout", "how long an HTTP client may take to send a whole request, body included", func(c *Config) *time.Duration { return &c.HTTPReadTimeout }),
+	duration("http_write_timeout", "how long an HTTP request may take from the end of its headers to the end of its answer", func(c *Config) *time.Duration { return &c.HTTPWriteTimeout }),
+	duration("http_idle_timeout", "how long an idle HTTP keep-alive connection stays open", func(c *Config) *time.Duration { return &c.HTTPIdleTimeout }),
+	integer("http_max_connections", "connections each HTTP listener serves at once; more wait", func(c *Config) *int { return &c.HTTPMaxConnections }),
 	str("log_level", "log `level`: debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
 	str("log_format", "log `format`: text or json", func(c *Config) *string { return &c.LogFormat }),
 }

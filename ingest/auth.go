@@ -84,8 +84,15 @@ func newAuth(tokens []Token, limit RateLimit, now func() time.Time) *auth {
 // wrap guards a route that needs scope.
 func (a *auth) wrap(scope Scope, next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		refuse := func() {
+			// The body is not read: closing the connection answers at
+			// once instead of after net/http has drained what the
+			// client still sends.
+			w.Header().Set("Connection", "close")
+		}
 		token, ok := bearer(r.Header.Get("Authorization"))
 		if !ok {
+			refuse()
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hookline"`)
 			writeError(w, http.StatusUnauthorized, "a bearer token is required (Authorization: Bearer <token>)", "Authorization")
 			return
@@ -94,16 +101,19 @@ func (a *auth) wrap(scope Scope, next http.HandlerFunc) http.Handler {
 		// close a guess is to a real token.
 		p, ok := a.byHash[sha256.Sum256([]byte(token))]
 		if !ok {
+			refuse()
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hookline", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "unknown bearer token", "Authorization")
 			return
 		}
 		if !slices.Contains(p.token.Scopes, scope) {
+			refuse()
 			writeError(w, http.StatusForbidden, fmt.Sprintf("token %q lacks the %s scope this route needs", p.token.Name, scope), "Authorization")
 			return
 		}
 		if p.limiter != nil {
 			if wait := p.limiter.take(a.now()); wait > 0 {
+				refuse()
 				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 				writeError(w, http.StatusTooManyRequests, fmt.Sprintf("token %q is over its rate limit", p.token.Name), "")
 				return

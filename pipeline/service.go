@@ -195,9 +195,10 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen: ingest API on %s: %w", cfg.Listen, err)
 	}
-	ingestSrv := &http.Server{Handler: ing.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	limits := cfg.ServerLimits()
+	ingestSrv := limits.Server(ing.Handler())
 	go func() {
-		if err := ingestSrv.Serve(ingestLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := ingestSrv.Serve(limits.Listener(ingestLn)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("ingest API: %w", err)
 		}
 	}()
@@ -206,9 +207,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("metrics_listen: %s: %w", cfg.MetricsListen, err)
 	}
-	metricsSrv := &http.Server{Handler: s.healthMux(runners), ReadHeaderTimeout: 10 * time.Second}
+	metricsSrv := limits.Server(s.healthMux(runners))
 	go func() {
-		if err := metricsSrv.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := metricsSrv.Serve(limits.Listener(metricsLn)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("metrics server: %w", err)
 		}
 	}()

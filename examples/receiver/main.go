@@ -59,6 +59,12 @@ func run(listen, keys string, log *slog.Logger) error {
 		w.WriteHeader(http.StatusNoContent)
 	})))
 	log.Info("receiver listening", "addr", listen)
-	srv := &http.Server{Addr: listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Every timeout set: a client that sends slowly or idles cannot hold
+	// connections open.
+	srv := &http.Server{
+		Addr: listen, Handler: mux,
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: time.Minute, IdleTimeout: time.Minute,
+	}
 	return srv.ListenAndServe()
 }
