@@ -362,10 +362,20 @@ func (r Result) MarshalJSON() ([]byte, error) {
 // CountByOutcome counts the attempt rows per outcome after deduplication
 // (FINAL), the number to compare with what the pipeline made.
 func CountByOutcome(ctx context.Context, conn driver.Conn, database string) (map[string]uint64, error) {
+	return countByOutcome(ctx, conn, database, "")
+}
+
+// CountTenantByOutcome is CountByOutcome over the rows of one tenant: what
+// one demo run, whose endpoints share a tenant of the run's own, wrote.
+func CountTenantByOutcome(ctx context.Context, conn driver.Conn, database, tenant string) (map[string]uint64, error) {
+	return countByOutcome(ctx, conn, database, "WHERE tenant = "+quoteString(tenant))
+}
+
+func countByOutcome(ctx context.Context, conn driver.Conn, database, where string) (map[string]uint64, error) {
 	if err := CheckDatabaseName(database); err != nil {
 		return nil, err
 	}
-	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT outcome, count() FROM %s.%s FINAL GROUP BY outcome", database, TableAttempts))
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT outcome, count() FROM %s.%s FINAL %s GROUP BY outcome", database, TableAttempts, where))
 	if err != nil {
 		return nil, fmt.Errorf("count attempts by outcome: %w", err)
 	}
@@ -392,19 +402,32 @@ func Summary(ctx context.Context, conn driver.Conn, database string) (string, er
 	if err != nil {
 		return "", err
 	}
+	return summary(ctx, conn, database, counts, "", "")
+}
+
+// TenantSummary is Summary over the rows of one tenant.
+func TenantSummary(ctx context.Context, conn driver.Conn, database, tenant string) (string, error) {
+	counts, err := CountTenantByOutcome(ctx, conn, database, tenant)
+	if err != nil {
+		return "", err
+	}
+	return summary(ctx, conn, database, counts, tenant, ", tenant "+tenant)
+}
+
+func summary(ctx context.Context, conn driver.Conn, database string, counts map[string]uint64, tenant, scope string) (string, error) {
 	var b strings.Builder
 	outcomes := make([]string, 0, len(counts))
 	for o := range counts {
 		outcomes = append(outcomes, o)
 	}
 	slices.Sort(outcomes)
-	fmt.Fprintf(&b, "attempt rows in clickhouse (%s.%s, deduplicated):", database, TableAttempts)
+	fmt.Fprintf(&b, "attempt rows in clickhouse (%s.%s%s, deduplicated):", database, TableAttempts, scope)
 	for _, o := range outcomes {
 		fmt.Fprintf(&b, " %s=%d", o, counts[o])
 	}
 	b.WriteString("\n\n")
 	now := time.Now()
-	results, err := RunCore(ctx, conn, Params{Database: database, From: now.Add(-24 * time.Hour), To: now.Add(time.Minute)})
+	results, err := RunCore(ctx, conn, Params{Database: database, Tenant: tenant, From: now.Add(-24 * time.Hour), To: now.Add(time.Minute)})
 	if err != nil {
 		return "", err
 	}

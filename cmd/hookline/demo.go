@@ -31,6 +31,10 @@ import (
 // demoTierScale makes the 30s/2m/10m/1h schedule take about 17 s in all.
 const demoTierScale = 0.004
 
+// demoDatabase is where `demo --clickhouse` writes unless
+// --clickhouse-database says otherwise: never serve's database by default.
+const demoDatabase = "hookline_demo"
+
 // DemoSummary is what `hookline demo --json` prints.
 type DemoSummary struct {
 	Sent              int            `json:"sent"`
@@ -43,6 +47,19 @@ type DemoSummary struct {
 	LatencyMSP50      float64        `json:"latency_ms_p50"`
 	LatencyMSP99      float64        `json:"latency_ms_p99"`
 	DeliveriesPerSec  float64        `json:"deliveries_per_second"`
+	// ClickHouse is set with --clickhouse: this run's rows, nobody else's.
+	ClickHouse *DemoClickHouse `json:"clickhouse,omitempty"`
+}
+
+// DemoClickHouse is where a demo run's attempt rows landed and how many.
+type DemoClickHouse struct {
+	Addr     string `json:"addr"`
+	Database string `json:"database"`
+	// Tenant is the run's tenant: every row of the run, and only those, has it.
+	Tenant string `json:"tenant"`
+	// RowsByOutcome are the run's attempt rows (deduplicated); they equal
+	// the run's attempt records in Kafka per outcome, or the demo fails.
+	RowsByOutcome map[string]uint64 `json:"rows_by_outcome"`
 }
 
 func runDemo(ctx context.Context, args []string) error {
@@ -50,7 +67,9 @@ func runDemo(ctx context.Context, args []string) error {
 pipeline and local receivers (healthy, flaky and one dead), sends --events
 through the ingest API, shows progress and prints a summary. The receivers
 verify every signature. Retry tiers are scaled (--tier-scale) so that the
-whole schedule fits in well under a minute.`)
+whole schedule fits in well under a minute. With --clickhouse, the attempt
+rows go to database `+demoDatabase+` (--clickhouse-database to change it), under
+a tenant of the run's own, and the summary counts only that run's rows.`)
 	d, cleanup, err := localDefaults("demo")
 	if err != nil {
 		return err
@@ -62,6 +81,7 @@ whole schedule fits in well under a minute.`)
 	d.AllowPrivateDestinations = true
 	d.LogLevel = "error" // the progress lines and the summary say what matters
 	d.BreakerCooldown = time.Second
+	d.ClickHouseDatabase = demoDatabase
 	d.RegisterFlags(fs)
 	events := fs.Int("events", 2000, "number of events to send")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object on stdout")
@@ -91,8 +111,11 @@ whole schedule fits in well under a minute.`)
 	}
 	fmt.Fprintf(progress, "demo: pipeline ready (ingest http://%s, metrics http://%s/metrics)\n", svc.IngestAddr(), svc.MetricsAddr())
 
-	run := &demoRun{api: "http://" + svc.IngestAddr(), sentAt: make(map[string]time.Time), acked: make(map[string]int),
+	run := &demoRun{id: newRunID(), api: "http://" + svc.IngestAddr(), sentAt: make(map[string]time.Time), acked: make(map[string]int),
 		firstTry: time.Duration(float64(cfg.TierDelays()[0]) * (1 - cfg.Jitter))}
+	if cfg.ClickHouse != "" {
+		fmt.Fprintf(progress, "demo: run %s: attempt rows go to ClickHouse %s, database %s, tenant %s\n", run.id, cfg.ClickHouse, cfg.ClickHouseDatabase, run.tenant())
+	}
 	if err := run.startReceivers(); err != nil {
 		return err
 	}
@@ -128,7 +151,7 @@ whole schedule fits in well under a minute.`)
 	sum := run.summary(tally, start)
 	var report string
 	if cfg.ClickHouse != "" {
-		if report, err = clickhouseReport(ctx, cfg, tally); err != nil {
+		if sum.ClickHouse, report, err = clickhouseReport(ctx, cfg, run.tenant(), tally); err != nil {
 			return err
 		}
 	}
@@ -161,6 +184,11 @@ type receiver struct {
 }
 
 type demoRun struct {
+	// id makes this run's endpoint and event ids its own: the demo's broker
+	// starts empty, so attempt ids (topic/partition/offset/endpoint) repeat
+	// from run to run unless the endpoint ids differ, and ClickHouse would
+	// collapse one run's rows into another's.
+	id        string
 	api       string
 	receivers []*receiver
 	sent      atomic.Int64
@@ -178,6 +206,14 @@ type demoRun struct {
 	lastFirstPass time.Time
 }
 
+// newRunID returns 8 random hex digits.
+func newRunID() string {
+	return fmt.Sprintf("%08x", rand.Uint32())
+}
+
+// tenant is the run's tenant: its endpoints', so its attempt rows'.
+func (d *demoRun) tenant() string { return "demo-" + d.id }
+
 func (d *demoRun) startReceivers() error {
 	kinds := []string{"healthy", "healthy", "healthy", "flaky", "flaky", "dead"}
 	for i, kind := range kinds {
@@ -185,7 +221,7 @@ func (d *demoRun) startReceivers() error {
 		if err != nil {
 			return err
 		}
-		rc := &receiver{id: fmt.Sprintf("demo-%s-%d", kind, i), kind: kind, secret: secret}
+		rc := &receiver{id: fmt.Sprintf("demo-%s-%s-%d", d.id, kind, i), kind: kind, secret: secret}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return fmt.Errorf("start demo receiver: %w", err)
@@ -250,7 +286,7 @@ func (d *demoRun) handler(rc *receiver) http.Handler {
 
 func (d *demoRun) createEndpoints(ctx context.Context) error {
 	for _, rc := range d.receivers {
-		body, _ := json.Marshal(map[string]any{"id": rc.id, "url": rc.url, "secret": rc.secret, "timeout_ms": 2000})
+		body, _ := json.Marshal(map[string]any{"id": rc.id, "url": rc.url, "secret": rc.secret, "timeout_ms": 2000, "tenant": d.tenant()})
 		if err := d.post(ctx, "/v1/endpoints", body, http.StatusCreated, nil); err != nil {
 			return fmt.Errorf("create endpoint %s: %w", rc.id, err)
 		}
@@ -291,7 +327,7 @@ func (d *demoRun) send(ctx context.Context, n int) error {
 			defer wg.Done()
 			for i := range jobs {
 				rc := d.receivers[i%len(d.receivers)]
-				id := fmt.Sprintf("demo-evt-%06d", i)
+				id := fmt.Sprintf("demo-%s-evt-%06d", d.id, i)
 				body, _ := json.Marshal(map[string]any{
 					"id": id, "type": "order.created", "endpoint_id": rc.id,
 					"ordering_key": fmt.Sprintf("%s/customer-%d", rc.id, i%50),
@@ -457,12 +493,13 @@ func (t *attemptTally) tierString() string {
 	return strings.Join(parts, " ")
 }
 
-// clickhouseReport waits until ClickHouse holds as many attempt rows per
-// outcome as the attempts topic has records, then runs the core queries.
-func clickhouseReport(ctx context.Context, cfg config.Config, t *attemptTally) (string, error) {
+// clickhouseReport waits until ClickHouse holds as many attempt rows of the
+// run's tenant per outcome as the attempts topic has records, then runs the
+// core queries on the run's rows.
+func clickhouseReport(ctx context.Context, cfg config.Config, tenant string, t *attemptTally) (*DemoClickHouse, string, error) {
 	conn, err := analytics.Open(ctx, analytics.ConnOptionsFrom(cfg))
 	if err != nil {
-		return "", fmt.Errorf("clickhouse %s: %w", cfg.ClickHouse, err)
+		return nil, "", fmt.Errorf("clickhouse %s: %w", cfg.ClickHouse, err)
 	}
 	defer conn.Close()
 	t.mu.Lock()
@@ -471,20 +508,21 @@ func clickhouseReport(ctx context.Context, cfg config.Config, t *attemptTally) (
 	var got map[string]uint64
 	deadline := time.Now().Add(time.Minute)
 	for {
-		got, err = analytics.CountByOutcome(ctx, conn, cfg.ClickHouseDatabase)
+		got, err = analytics.CountTenantByOutcome(ctx, conn, cfg.ClickHouseDatabase, tenant)
 		if err == nil && maps.Equal(got, want) {
 			break
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("clickhouse attempt rows per outcome %v do not match the attempts topic %v", got, want)
+			return nil, "", fmt.Errorf("clickhouse attempt rows of tenant %s per outcome %v do not match the attempts topic %v (err %v)", tenant, got, want, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	summary, err := analytics.Summary(ctx, conn, cfg.ClickHouseDatabase)
+	summary, err := analytics.TenantSummary(ctx, conn, cfg.ClickHouseDatabase, tenant)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
-	return fmt.Sprintf("\nClickHouse (%s, database %s): attempt rows per outcome match the attempts topic: %v\n\n%s", cfg.ClickHouse, cfg.ClickHouseDatabase, got, summary), nil
+	ch := &DemoClickHouse{Addr: cfg.ClickHouse, Database: cfg.ClickHouseDatabase, Tenant: tenant, RowsByOutcome: got}
+	return ch, fmt.Sprintf("\nClickHouse (%s, database %s, this run's tenant %s): attempt rows per outcome match the attempts topic: %v\n\n%s", cfg.ClickHouse, cfg.ClickHouseDatabase, tenant, got, summary), nil
 }
 
 func printSummary(w io.Writer, s DemoSummary) {
