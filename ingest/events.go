@@ -77,10 +77,6 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, results[0])
 }
 
-type batchRequest struct {
-	Events []json.RawMessage `json:"events"`
-}
-
 type batchResponse struct {
 	Results []eventResult `json:"results"`
 }
@@ -93,26 +89,17 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "Idempotency-Key is not supported on batch requests; give each event an id, which is its dedupe key", "Idempotency-Key")
 		return
 	}
-	body, rerr := readBody(w, r, s.cfg.MaxBatchBytes)
+	events, rerr := readBatch(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxBatchBytes)), s.cfg.MaxBatch)
 	if rerr != nil {
 		writeRequestError(w, rerr)
 		return
 	}
-	var req batchRequest
-	if rerr := decodeStrict(body, &req, ""); rerr != nil {
-		writeRequestError(w, rerr)
-		return
-	}
-	switch {
-	case len(req.Events) == 0:
+	if len(events) == 0 {
 		writeError(w, http.StatusBadRequest, "at least one event is required", "events")
 		return
-	case len(req.Events) > s.cfg.MaxBatch:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("has %d events, at most %d are allowed", len(req.Events), s.cfg.MaxBatch), "events")
-		return
 	}
-	cands := make([]candidate, len(req.Events))
-	for i, raw := range req.Events {
+	cands := make([]candidate, len(events))
+	for i, raw := range events {
 		c, rerr := s.prepare(r.Context(), raw, fmt.Sprintf("events[%d].", i))
 		if rerr != nil {
 			writeJSON(w, rerr.status, errorBody{Error: rerr.msg, Field: rerr.field, Index: &i})

@@ -57,6 +57,107 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, *reque
 	return body, nil
 }
 
+// readBatch streams a batch body, {"events":[...]}, and returns its events
+// undecoded. It stops reading at the (max+1)th event, so an oversized batch
+// costs what max events cost, not what the body holds; each event is
+// copied out of the decoder's buffer, so memory stays within the body.
+func readBatch(r io.Reader, max int) ([]json.RawMessage, *requestError) {
+	dec := json.NewDecoder(r)
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, streamError(err)
+	}
+	// Past the first token, the end of the body is the end of a truncated
+	// object.
+	truncated := func(err error) *requestError {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return streamError(err)
+	}
+	if tok != json.Delim('{') {
+		return nil, badRequest("body", "must be a JSON object, not %s", tokenKind(tok))
+	}
+	var events []json.RawMessage
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, truncated(err)
+		}
+		// encoding/json matches field names case-insensitively; so
+		// does this, as the batch was decoded into a struct before.
+		if key, _ := tok.(string); !strings.EqualFold(key, "events") {
+			return nil, badRequest(key, "unknown field")
+		}
+		if tok, err = dec.Token(); err != nil {
+			return nil, truncated(err)
+		}
+		switch tok {
+		case nil: // null, as for a missing field
+			events = nil
+			continue
+		case json.Delim('['):
+		default:
+			return nil, badRequest("events", "must be an array, not %s", tokenKind(tok))
+		}
+		events = events[:0]
+		for dec.More() {
+			if len(events) == max {
+				return nil, badRequest("events", "has more than %d events, at most %d are allowed", max, max)
+			}
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return nil, truncated(err)
+			}
+			events = append(events, raw)
+		}
+		if _, err := dec.Token(); err != nil { // ]
+			return nil, truncated(err)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // }
+		return nil, truncated(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, truncated(err)
+		}
+		return nil, badRequest("body", "unexpected data after the JSON object")
+	}
+	return events, nil
+}
+
+// streamError answers an error of a streaming decoder: the body limit, or
+// malformed JSON.
+func streamError(err error) *requestError {
+	if mb, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return &requestError{http.StatusRequestEntityTooLarge, "body", fmt.Sprintf("request body is larger than %d bytes", mb.Limit)}
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return badRequest("body", "malformed JSON: unexpected EOF")
+	}
+	return jsonError(err, "")
+}
+
+// tokenKind names a JSON token's kind as encoding/json's type errors do.
+func tokenKind(tok json.Token) string {
+	switch tok.(type) {
+	case json.Delim:
+		if tok == json.Delim('[') {
+			return "array"
+		}
+		return "object"
+	case string:
+		return "string"
+	case float64, json.Number:
+		return "number"
+	case bool:
+		return "bool"
+	default:
+		return "null"
+	}
+}
+
 // decodeStrict decodes one JSON object into v, rejecting unknown fields and
 // trailing data. prefix is put before field names ("events[3].").
 func decodeStrict(data []byte, v any, prefix string) *requestError {
