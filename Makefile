@@ -3,25 +3,50 @@ GO ?= go
 CLICKHOUSE := 127.0.0.1:9000
 KAFKA := 127.0.0.1:19092
 KAFKA_CLUSTER := 127.0.0.1:19192,127.0.0.1:19292,127.0.0.1:19392
-TEST_ENV := HOOKLINE_TEST_CLICKHOUSE=$(CLICKHOUSE) HOOKLINE_REQUIRE_CLICKHOUSE=1
+# The failure tests write their figures here; `make test` prints them last.
+REPORT := $(CURDIR)/.test-report
+TEST_ENV := HOOKLINE_TEST_CLICKHOUSE=$(CLICKHOUSE) HOOKLINE_REQUIRE_CLICKHOUSE=1 HOOKLINE_TEST_REPORT=$(REPORT)
+KAFKA_ENV := HOOKLINE_TEST_BROKERS=$(KAFKA) HOOKLINE_REQUIRE_KAFKA=1
+CLUSTER_ENV := HOOKLINE_TEST_CLUSTER=$(KAFKA_CLUSTER) HOOKLINE_REQUIRE_CLUSTER=1
+# The tests that must each leave a line of figures in the report (a skipped
+# one leaves none, and make test fails).
+FAILURE_TESTS := TestProcessorCrashLosesNothing TestCrashMidTransactionLeavesEachTierRecordOnce \
+	TestRebalanceMidRunLosesNothingAndNeverEarly TestBrokerFailoverKeepsFlowing TestHostileReceiversStayLocal \
+	TestSinkSurvivesClickHouseOutage TestEmbeddedBrokerKilledRepeatedlyKeepsTheChainExactlyOnce \
+	TestServeKilledMidRunLosesNothing
 
 FUZZTIME ?= 10s
 
-.PHONY: test test-embedded test-kafka fuzz services chaos build demo vet
+.PHONY: test test-embedded test-kafka test-cluster report fuzz services chaos build demo vet
 
 ## test: install and start ClickHouse and a real Kafka, then run every test
-## with the race detector: all packages on the embedded broker, then the
-## end-to-end suite again on Apache Kafka.
-test: vet services test-embedded test-kafka fuzz
+## with the race detector: all packages on the embedded broker, the
+## end-to-end and failure suite again on Apache Kafka, the broker failover
+## test on a three-node cluster, each fuzz target for FUZZTIME; then print
+## the failure tests' figures.
+test: vet services
+	@rm -f $(REPORT)
+	$(MAKE) --no-print-directory test-embedded test-kafka test-cluster fuzz report
 
-# -p 1: one package at a time. On a 2-core machine the packages' race-enabled
-# test binaries running side by side skew test/'s slow-endpoint comparison
-# (ratio 1.43 seen in CI, 1.02-1.05 when test/ runs alone).
+# -p 1: one package at a time, so the packages' race-enabled test binaries
+# do not compete for the 2 cores CI has.
 test-embedded:
 	$(TEST_ENV) $(GO) test -race -shuffle=on -p 1 -timeout 45m ./...
 
 test-kafka:
-	$(TEST_ENV) HOOKLINE_TEST_BROKERS=$(KAFKA) HOOKLINE_REQUIRE_KAFKA=1 $(GO) test -race -shuffle=on -timeout 45m ./test/
+	$(TEST_ENV) $(KAFKA_ENV) $(GO) test -race -shuffle=on -timeout 45m ./test/
+
+# The three-node cluster runs only for the failover test.
+test-cluster:
+	bash deploy/kafka/kafka.sh start --nodes 3
+	$(TEST_ENV) $(KAFKA_ENV) $(CLUSTER_ENV) $(GO) test -race -count=1 -timeout 20m -run '^TestBrokerFailoverKeepsFlowing$$' ./test/; \
+		rc=$$?; bash deploy/kafka/kafka.sh stop --nodes 3; exit $$rc
+
+## report: the failure tests' figures; fails if one of them left none
+report:
+	@echo "== failure tests: figures =="
+	@cat $(REPORT)
+	@for t in $(FAILURE_TESTS); do grep -q "^$$t" $(REPORT) || { echo "make test: $$t reported no figures (skipped?)"; exit 1; }; done
 
 ## fuzz: each fuzz target for FUZZTIME (10s; 60s or more when hunting);
 ## a crasher fails the run and is kept in testdata/fuzz as a seed
@@ -37,15 +62,13 @@ services:
 	bash deploy/clickhouse/clickhouse.sh start
 	bash deploy/kafka/kafka.sh start
 
-## chaos: the long failure tests (processor crashes, broker failover on a
-## three-node cluster, rebalance, hostile receivers; then serve with its
-## embedded broker SIGKILLed 40 times), about 30 minutes
-chaos:
-	bash deploy/kafka/kafka.sh start
+## chaos: the failure tests at their long sizes (HOOKLINE_CHAOS=long: 20,000
+## events through 5 crashes, the embedded broker killed 40 times, ...)
+chaos: services
 	bash deploy/kafka/kafka.sh start --nodes 3
-	HOOKLINE_CHAOS=1 HOOKLINE_REQUIRE_KAFKA=1 HOOKLINE_TEST_BROKERS=$(KAFKA) HOOKLINE_TEST_CLUSTER=$(KAFKA_CLUSTER) \
+	HOOKLINE_CHAOS=long $(TEST_ENV) $(KAFKA_ENV) $(CLUSTER_ENV) \
 		$(GO) test -race -count=1 -v -timeout 60m -run 'Crash|Rebalance|Failover|Hostile' ./test/
-	HOOKLINE_CHAOS=1 $(GO) test -race -count=1 -v -timeout 20m -run 'EmbeddedBrokerKilled' ./test/
+	HOOKLINE_CHAOS=long $(GO) test -race -count=1 -v -timeout 20m -run 'EmbeddedBrokerKilled' ./test/
 
 vet:
 	$(GO) vet ./...

@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookline/hookline/internal/testreport"
 	"github.com/hookline/hookline/processors"
 )
 
@@ -470,6 +471,12 @@ func TestSinkSurvivesClickHouseOutage(t *testing.T) {
 	if distinct != want {
 		t.Errorf("distinct attempt ids %d, want %d", distinct, want)
 	}
+	raw, err := queryUint64(ctx, conn, fmt.Sprintf("SELECT count() FROM %s.attempts", db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testreport.Figures(t, "clickhouse outage of %v: attempts sent %d, rows landed %d (distinct), lost %d, rows before collapsing %d (re-inserted batches %d), max lag %.1fs",
+		outage, want, distinct, int64(want)-int64(distinct), raw, int64(raw)-int64(distinct), maxLag)
 	rollup, err := queryUint64(ctx, conn, fmt.Sprintf("SELECT uniqExactMerge(attempts) FROM %s.attempts_1m", db))
 	if err != nil {
 		t.Fatal(err)

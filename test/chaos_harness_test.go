@@ -34,12 +34,26 @@ import (
 // own count of 2xx answers, a producer writing events straight to Kafka, and
 // an audit of the topic chain read with read_committed.
 
-// requireChaos skips a long failure test unless HOOKLINE_CHAOS is set (the
-// `make chaos` target sets it).
-func requireChaos(t *testing.T) {
+// The failure tests run in `make test` (so in CI) at the size given as ci,
+// and at the size given as long with HOOKLINE_CHAOS=long (`make chaos`).
+// The tests that kill serve processes beside an outside broker run in make
+// test's real-Kafka pass; on the embedded pass (no HOOKLINE_TEST_BROKERS)
+// they run only with HOOKLINE_CHAOS set, against an in-process broker.
+
+// failureSize is n at CI size, or long with HOOKLINE_CHAOS=long.
+func failureSize(ci, long int) int {
+	if os.Getenv("HOOKLINE_CHAOS") == "long" {
+		return long
+	}
+	return ci
+}
+
+// requireOutsideKafka skips a failure test on make test's embedded pass:
+// it runs on the real-Kafka pass, or anywhere with HOOKLINE_CHAOS set.
+func requireOutsideKafka(t *testing.T) {
 	t.Helper()
-	if os.Getenv("HOOKLINE_CHAOS") == "" {
-		t.Skip("long failure test: run with HOOKLINE_CHAOS=1 (make chaos)")
+	if os.Getenv("HOOKLINE_TEST_BROKERS") == "" && os.Getenv("HOOKLINE_CHAOS") == "" {
+		t.Skip("failure test: runs on a real Kafka (HOOKLINE_TEST_BROKERS, make test's second pass) or with HOOKLINE_CHAOS=1")
 	}
 }
 

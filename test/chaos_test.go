@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/hookline/hookline/internal/testreport"
 )
 
 // randBetween is a random duration in [lo, hi).
@@ -14,17 +16,17 @@ func randBetween(lo, hi time.Duration) time.Duration {
 	return lo + rand.N(hi-lo)
 }
 
-// SIGKILL `hookline serve` 5 times at random moments of a 20,000-event run
-// with 30% of the endpoints flaky, restarting it each time on the same
+// SIGKILL `hookline serve` 5 times at random moments of a 10,000-event run
+// (20,000 in make chaos) with 30% of the endpoints flaky, restarting it each time on the same
 // instance id: every event is delivered or in the DLQ, and the topic chain
 // holds no duplicate.
 func TestProcessorCrashLosesNothing(t *testing.T) {
-	requireChaos(t)
+	requireOutsideKafka(t)
 	const (
 		partitions = 4
-		total      = 20000
 		kills      = 5
 	)
+	total := failureSize(10000, 20000)
 	brokers := outsideBrokers(t, partitions)
 	prefix := chaosPrefix(t)
 	set := chaosTopics(prefix, partitions)
@@ -58,7 +60,7 @@ func TestProcessorCrashLosesNothing(t *testing.T) {
 	}
 	f, _ := settle(t, brokers, set, prod.events(), fl.delivered, 5*time.Minute)
 	t.Logf("processor crash: %d SIGKILLs, restart-to-ready times %v, run %v", kills, restarts, time.Since(began).Round(time.Second))
-	t.Logf("processor crash: %v", f)
+	testreport.Figures(t, "processor crash, %d SIGKILLs: %v", kills, f)
 	checkFigures(t, f)
 	n.stop()
 }
@@ -71,10 +73,10 @@ func TestProcessorCrashLosesNothing(t *testing.T) {
 // tier record, each event one DLQ record and each attempt one attempt
 // record; read_uncommitted shows the copies the killed transactions wrote.
 func TestCrashMidTransactionLeavesEachTierRecordOnce(t *testing.T) {
-	requireChaos(t)
+	requireOutsideKafka(t)
+	total := failureSize(3000, 6000)
 	const (
 		partitions = 4
-		total      = 6000
 		// At least minKills, and on until a kill has caught a transaction
 		// that had written tier records (an abort marker shows it), up to
 		// maxKills.
@@ -145,7 +147,7 @@ func TestCrashMidTransactionLeavesEachTierRecordOnce(t *testing.T) {
 	t.Logf("crash mid-transaction: %d SIGKILLs; %d abort markers in the tier topics (transactions that wrote tier records and never committed); "+
 		"read_uncommitted sees %d tier records (%d extra copies) and %d attempt records (%d extra); read_committed sees %d tier records, %d extra",
 		kills, raw.tierAborts, len(raw.tierRecs), dups(raw.tier), len(raw.attemptRecs), dups(raw.attempts), len(c.tierRecs), dups(c.tier))
-	t.Logf("crash mid-transaction: %v", f)
+	testreport.Figures(t, "crash mid-transaction, %d SIGKILLs, %d caught a transaction (abort markers): %v", kills, raw.tierAborts, f)
 	if raw.tierAborts == 0 {
 		t.Errorf("none of %d kills caught a transaction that had written tier records: the run proves nothing about them", kills)
 	}
@@ -157,11 +159,9 @@ func TestCrashMidTransactionLeavesEachTierRecordOnce(t *testing.T) {
 // before its tier record was due, even across the hand-over of a paused
 // partition.
 func TestRebalanceMidRunLosesNothingAndNeverEarly(t *testing.T) {
-	requireChaos(t)
-	const (
-		partitions = 4
-		total      = 6000
-	)
+	requireOutsideKafka(t)
+	const partitions = 4
+	total := failureSize(4000, 6000)
 	brokers := outsideBrokers(t, partitions)
 	prefix := chaosPrefix(t)
 	set := chaosTopics(prefix, partitions)
@@ -207,7 +207,7 @@ func TestRebalanceMidRunLosesNothingAndNeverEarly(t *testing.T) {
 	checked := checkNeverEarly(t, c)
 	t.Logf("rebalance: second serve ready %v after joining mid-run; first stopped in %v; %d tier attempts checked against their due time",
 		joined.Round(10*time.Millisecond), handOver.Round(10*time.Millisecond), checked)
-	t.Logf("rebalance: %v", f)
+	testreport.Figures(t, "rebalance, %d tier attempts checked, none early: %v", checked, f)
 	checkFigures(t, f)
 	if checked == 0 {
 		t.Error("no tier attempt was checked")

@@ -46,7 +46,7 @@ const testScale = 0.002
 // testBrokers returns the real Kafka to test against, if any. When
 // HOOKLINE_REQUIRE_KAFKA is set, a missing broker fails instead of falling
 // back to the embedded one.
-func testBrokers(t *testing.T) []string {
+func testBrokers(t testing.TB) []string {
 	t.Helper()
 	if b := os.Getenv("HOOKLINE_TEST_BROKERS"); b != "" {
 		return strings.Split(b, ",")
@@ -61,7 +61,7 @@ var nonTopicChars = regexp.MustCompile(`[^a-zA-Z0-9]+`)
 
 // testConfig is a configuration for one test: scaled tiers, free ports, its
 // own data dir and, on a shared real broker, its own topic prefix.
-func testConfig(t *testing.T) config.Config {
+func testConfig(t testing.TB) config.Config {
 	cfg := config.Default()
 	cfg.Brokers = testBrokers(t)
 	cfg.KafkaListen = "127.0.0.1:0"
@@ -81,7 +81,7 @@ func testConfig(t *testing.T) config.Config {
 }
 
 type harness struct {
-	t   *testing.T
+	t   testing.TB
 	cfg config.Config
 	svc *pipeline.Service
 	env *pipeline.Env
@@ -92,7 +92,7 @@ type harness struct {
 }
 
 // start runs a service in this process until the test ends.
-func start(t *testing.T, cfg config.Config) *harness {
+func start(t testing.TB, cfg config.Config) *harness {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	svc, err := pipeline.NewService(pipeline.Options{Config: cfg, Logger: log, Extra: analytics.Extras(cfg)})
@@ -126,7 +126,7 @@ func start(t *testing.T, cfg config.Config) *harness {
 }
 
 // testWriter sends logs to the test log, so they show only on failure.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -165,7 +165,7 @@ func (h *harness) readTopic(topic string, want int, within time.Duration) []*kgo
 	return readTopic(h.t, h.env.Brokers, topic, want, within)
 }
 
-func readTopic(t *testing.T, brokers []string, topic string, want int, within time.Duration) []*kgo.Record {
+func readTopic(t testing.TB, brokers []string, topic string, want int, within time.Duration) []*kgo.Record {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -220,7 +220,7 @@ type receiver struct {
 	retryAfter string
 }
 
-func newReceiver(t *testing.T, respond func(id string, attempt int) int) *receiver {
+func newReceiver(t testing.TB, respond func(id string, attempt int) int) *receiver {
 	t.Helper()
 	secret, err := endpoints.GenerateSecret()
 	if err != nil {
@@ -289,7 +289,7 @@ func (rc *receiver) snapshot() ([]hit, map[string]int, int) {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookline/hookline/endpoints"
+	"github.com/hookline/hookline/internal/testreport"
 	"github.com/hookline/hookline/processors"
 )
 
@@ -135,7 +136,7 @@ func TestHostileReceiversStayLocal(t *testing.T) {
 	}
 	f, c := settle(t, h.env.Brokers, h.env.Topics, sent, delivered, 2*time.Minute)
 	t.Logf("hostile receivers: healthy endpoint got all %d events in %v beside %d hostile events", nHealthy, healthyDone.Round(10*time.Millisecond), len(sent)-nHealthy)
-	t.Logf("hostile receivers: %v", f)
+	testreport.Figures(t, "hostile receivers: %v", f)
 	checkFigures(t, f)
 
 	// Per endpoint: requests, outcome classes of the attempts, and latency

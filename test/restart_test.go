@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookline/hookline/internal/testreport"
 	"github.com/hookline/hookline/processors"
 )
 
@@ -208,7 +209,7 @@ func TestServeKilledMidRunLosesNothing(t *testing.T) {
 					dup += counts[id] - 1
 				}
 			}
-			t.Logf("kills %d, sent %d, delivered %d, dead-lettered %d, lost %d, repeated deliveries to the healthy endpoint %d, DLQ records repeated %d",
+			testreport.Figures(t, "serve killed %d times: sent %d, delivered %d, dead-lettered %d, lost %d, repeated deliveries to the healthy endpoint %d, DLQ records repeated %d",
 				kills, len(accepted), delivered, len(inDLQ), lost, dup, dlqTwice)
 			if lost > 0 {
 				t.Fatalf("%d accepted events neither delivered nor dead-lettered", lost)
@@ -221,7 +222,7 @@ func TestServeKilledMidRunLosesNothing(t *testing.T) {
 			// An attempt record can repeat after a torn transaction (same
 			// attempt id; docs/reliability.md), so it is only reported.
 			c := readChain(t, brokers, chaosTopics(prefix, 4), true)
-			t.Logf("read_committed duplicates: tier records %d, DLQ records %d, attempt records %d",
+			testreport.Figures(t, "serve killed: read_committed duplicates: tier records %d, DLQ records %d, attempt records %d",
 				dups(c.tier), dups(c.dlq), dups(c.attempts))
 			if dlqTwice+dups(c.tier) > 0 {
 				t.Errorf("hand-offs committed twice: %d DLQ records, %d tier records", dlqTwice, dups(c.tier))
@@ -254,18 +255,18 @@ func deliveredTo(rc *receiver, id string) bool {
 	return rc.ok[id] > 0
 }
 
-// `hookline serve` with its embedded broker, SIGKILLed 40 times at random
+// `hookline serve` with its embedded broker, SIGKILLed 20 times (40 in make
+// chaos) at random
 // moments (0.3–2 s after each restart is ready) while events stream in and
 // move through the tiers: the broker dies with the process, mid-transaction
 // more often than not. Nothing is lost, and read with read_committed no tier
 // or DLQ record is in the chain twice (the hand-off audit and the per-start
-// transactional ids; docs/reliability.md). `make chaos`.
+// transactional ids; docs/reliability.md).
 func TestEmbeddedBrokerKilledRepeatedlyKeepsTheChainExactlyOnce(t *testing.T) {
-	requireChaos(t)
 	if testBrokers(t) != nil {
 		t.Skip("kills the embedded broker: runs without HOOKLINE_TEST_BROKERS")
 	}
-	const kills = 40
+	kills := failureSize(20, 40)
 	dataDir, kafka := t.TempDir(), freeAddr(t)
 	prefix := chaosPrefix(t)
 	proc := newServeProc(t, "--data-dir", dataDir, "--kafka-listen", kafka, "--instance-id", "kill-loop", "--topic-prefix", prefix)
@@ -317,7 +318,7 @@ func TestEmbeddedBrokerKilledRepeatedlyKeepsTheChainExactlyOnce(t *testing.T) {
 
 	set := chaosTopics(prefix, 4)
 	f, _ := settle(t, []string{kafka}, set, accepted, fl.delivered, 2*time.Minute)
-	t.Logf("embedded broker killed %d times over %v: %v", kills, time.Since(began).Round(time.Second), f)
+	testreport.Figures(t, "embedded broker killed %d times over %v: %v", kills, time.Since(began).Round(time.Second), f)
 	proc.kill() // its log is read below
 	t.Logf("assignments that found a torn transaction's records already handed on: %d",
 		strings.Count(proc.log.String(), "torn transaction"))
