@@ -11,8 +11,16 @@
 //     order. A scheduler (scheduler.go, pure: no Kafka, no clock) decides
 //     which of them may start now, from their due times, their keys and
 //     the partition's limits.
-//   - Within a partition, records of different keys run concurrently (up to
-//     Concurrency); records of one key run one after another, in offset order.
+//   - A record may be split into lanes (RunnerConfig.Lanes; the delivery
+//     stage makes one per endpoint, so a tenant event is one delivery per
+//     subscriber). Each lane is a task of its own, scheduled under the key
+//     (lane, record key); the record completes when all its lanes have, and
+//     their successors commit together in one transaction, as one record's
+//     would: nothing is lost or handed on twice, and every attempt record
+//     rides with its routing decision. After an abort or a crash every lane
+//     runs again (at-least-once, same webhook-id).
+//   - Within a partition, tasks of different keys run concurrently (up to
+//     Concurrency); tasks of one key run one after another, in offset order.
 //   - A tier record is started only once it is due (its hookline-due-ms
 //     header). A record that is not due holds back only its own key: the
 //     due records of other keys behind it in the window start at their due

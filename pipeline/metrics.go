@@ -40,11 +40,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"tier"}),
 		StageRecords: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookline_stage_records_total",
-			Help: "Records processed by each stage.",
+			Help: "Deliveries processed by each stage: one per record and endpoint (a tenant event is one per subscriber).",
 		}, []string{"stage"}),
 		StageSeconds: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hookline_stage_process_seconds",
-			Help:    "Time to process one record (all its deliveries), per stage.",
+			Help:    "Time to process one delivery (a record, for one endpoint), per stage.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"stage"}),
 		DLQWritten: f.NewCounterVec(prometheus.CounterOpts{

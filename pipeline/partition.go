@@ -9,10 +9,16 @@ import (
 
 type item struct {
 	rec    *kgo.Record
-	size   int64 // in the window
-	done   bool
-	out    []*kgo.Record
+	size   int64         // in the window
 	handed []*kgo.Record // see HandedOff
+	// lanes are the record's independent deliveries, each a task; outs
+	// their successors, pending how many have not completed. The record is
+	// done when all have.
+	lanes   []string
+	outs    [][]*kgo.Record
+	pending int
+	done    bool
+	out     []*kgo.Record
 }
 
 type partition struct {

@@ -46,6 +46,14 @@ type RunnerConfig struct {
 	Outputs []string
 	// Due returns when a record may be processed; nil means at once.
 	Due func(*kgo.Record) (time.Time, bool)
+	// Lanes splits a record into independent deliveries before it is
+	// processed (nil or none: one lane, ""). Each lane is processed on its
+	// own (the stage reads it with Lane) and scheduled under the key (lane,
+	// record key), so lanes of one record do not wait for each other and a
+	// lane waits only for the same lane of earlier records of its key. The
+	// record completes when all its lanes have; their successors, in lane
+	// order, commit together in one transaction, as one record's would.
+	Lanes func(*kgo.Record) []string
 	// Concurrency bounds the records processed at once per partition.
 	Concurrency int
 	// MaxInFlight bounds the records held per partition: its read-ahead
@@ -311,10 +319,27 @@ func (r *Runner) take(rec *kgo.Record, now time.Time) {
 			due = d
 		}
 	}
+	if r.cfg.Lanes != nil {
+		it.lanes = r.cfg.Lanes(rec)
+	}
+	if len(it.lanes) == 0 {
+		it.lanes = noLanes
+	}
+	it.outs = make([][]*kgo.Record, len(it.lanes))
+	it.pending = len(it.lanes)
 	p.items = append(p.items, it)
 	p.sched.hold(it.size)
-	p.sched.add(&task{offset: rec.Offset, key: string(rec.Key), due: due, it: it})
+	for i, lane := range it.lanes {
+		key := string(rec.Key)
+		if lane != "" {
+			key = lane + "\x00" + key
+		}
+		p.sched.add(&task{offset: rec.Offset, key: key, due: due, it: it, lane: i})
+	}
 }
+
+// noLanes is the one lane of a record that is not split.
+var noLanes = []string{""}
 
 // recordSize is what a record costs the window.
 func recordSize(rec *kgo.Record) int64 {
@@ -371,9 +396,17 @@ func (r *Runner) complete(c completion) {
 		r.log.Debug("record not processed", "partition", c.p.id, "offset", c.t.offset, "err", c.err)
 		return
 	}
+	it := c.t.it
+	it.outs[c.t.lane] = c.out
+	if it.pending--; it.pending > 0 {
+		return
+	}
+	for _, out := range it.outs {
+		it.out = append(it.out, out...)
+	}
+	it.outs = nil
+	it.done = true
 	r.doneHeld++
-	c.t.it.done = true
-	c.t.it.out = c.out
 }
 
 // dispatchAll starts what each partition's scheduler says may start, and
@@ -408,11 +441,28 @@ func (r *Runner) dispatchAll(ctx context.Context) {
 }
 
 func (r *Runner) work(ctx context.Context, p *partition, t *task) {
-	out, err := r.cfg.Stage.Process(withHandedOff(ctx, t.it.handed), t.it.rec)
+	ctx = withLane(withHandedOff(ctx, t.it.handed), t.it.lanes[t.lane])
+	out, err := r.cfg.Stage.Process(ctx, t.it.rec)
 	src := []byte(sourceOf(t.it.rec))
 	for _, o := range out {
 		o.Headers = append(o.Headers, kgo.RecordHeader{Key: HeaderSource, Value: src})
 	}
 	r.done <- completion{p: p, t: t, out: out, err: err}
 	r.poke()
+}
+
+type laneKey struct{}
+
+// Lane returns the lane of the record being processed (see
+// RunnerConfig.Lanes); "" when the record is not split.
+func Lane(ctx context.Context) string {
+	l, _ := ctx.Value(laneKey{}).(string)
+	return l
+}
+
+func withLane(ctx context.Context, lane string) context.Context {
+	if lane == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, laneKey{}, lane)
 }

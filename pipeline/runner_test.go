@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -478,5 +479,71 @@ func TestRunnerRecordNotDueHoldsOnlyItsKey(t *testing.T) {
 		if v == "a0" || v == "a1" {
 			t.Fatalf("record %s of the key whose head is not due was processed", v)
 		}
+	}
+}
+
+// The lanes of a record run independently: a lane that hangs holds only
+// the same lane of later records of its key, and the record commits once
+// every lane has completed, with the successors of all of them.
+func TestRunnerLanesOfARecordAreIndependent(t *testing.T) {
+	c := newCluster(t, 1, "in", "out")
+	produce(t, c,
+		&kgo.Record{Topic: "in", Key: []byte("k"), Value: []byte("0")},
+		&kgo.Record{Topic: "in", Key: []byte("k"), Value: []byte("1")},
+	)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var ran []string
+	stage := StageFunc(func(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+		lane := Lane(ctx)
+		if lane == "slow" && string(r.Value) == "0" {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		mu.Lock()
+		ran = append(ran, lane+string(r.Value))
+		mu.Unlock()
+		return []*kgo.Record{{Topic: "out", Partition: r.Partition, Value: []byte(lane + string(r.Value))}}, nil
+	})
+	_, stop := startRunner(t, RunnerConfig{
+		Name: "lanes", Topic: "in", Group: "g", TransactionalID: "tx-lanes",
+		ClientOpts: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)},
+		Stage:      stage,
+		Lanes:      func(*kgo.Record) []string { return []string{"fast", "slow"} },
+	})
+	defer stop()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		got := slices.Clone(ran)
+		mu.Unlock()
+		if slices.Contains(got, "fast1") {
+			if slices.Contains(got, "slow1") {
+				t.Fatalf("lane slow of record 1 ran before lane slow of record 0: %v", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the fast lane of the key's second record did not run while the slow lane of its first hung: %v", got)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	out := readCommitted(t, c, "out", 4, 20*time.Second)
+	var vals []string
+	for _, r := range out {
+		vals = append(vals, string(r.Value))
+	}
+	slices.Sort(vals)
+	if !slices.Equal(vals, []string{"fast0", "fast1", "slow0", "slow1"}) {
+		t.Fatalf("committed %v, want each lane of each record once", vals)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if i, j := slices.Index(ran, "slow0"), slices.Index(ran, "slow1"); i > j {
+		t.Fatalf("lane slow ran out of key order: %v", ran)
 	}
 }

@@ -26,12 +26,15 @@ type Limits struct {
 	MaxBytes   int64
 }
 
-// task is one unit of scheduling: a record, under its scheduling key.
+// task is one unit of scheduling: one lane of a record (see
+// RunnerConfig.Lanes), under its scheduling key.
 type task struct {
 	offset int64
 	key    string
 	due    time.Time
-	it     *item // what the runner runs; the scheduler does not look at it
+	// What the runner runs; the scheduler does not look at them.
+	it   *item
+	lane int // index in it.lanes
 }
 
 // scheduler decides which records of one partition may start now, given

@@ -303,7 +303,7 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 			MaxAttempts: cfg.Attempts(), Jitter: cfg.Jitter,
 			Endpoints: lookup, Disable: env.Registry.Disable,
 			Sender: sender, Breaker: breaker, Logger: s.log,
-			HandedOff: HandedOff,
+			HandedOff: HandedOff, Lane: Lane,
 		})
 		if err != nil {
 			return nil, err
@@ -327,6 +327,7 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 			Stage:            Observe(d, st.name, set.DLQ, set.Attempts, env.Metrics, s.log),
 			Outputs:          outputs,
 			Due:              due,
+			Lanes:            d.Lanes,
 			Concurrency:      cfg.Concurrency,
 			MaxInFlight:      cfg.MaxInFlight,
 			MaxInFlightBytes: int64(cfg.MaxInFlightBytes),

@@ -68,6 +68,10 @@ type DeliveryConfig struct {
 	// a crash tore their transaction); their pairs are not attempted again.
 	// May be nil.
 	HandedOff func(context.Context) []*kgo.Record
+	// Lane returns the endpoint the record is being processed for, one of
+	// those Lanes split it into (pipeline.Lane); "" means every endpoint
+	// it addresses. May be nil.
+	Lane func(context.Context) string
 }
 
 // Delivery is the stage that attempts pairs (event, endpoint) and routes each
@@ -154,7 +158,11 @@ func (d *Delivery) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, e
 	case all:
 		return nil, nil
 	case d.cfg.TierIndex < 0:
-		return d.processEvent(ctx, r, moved)
+		lane := ""
+		if d.cfg.Lane != nil {
+			lane = d.cfg.Lane(ctx)
+		}
+		return d.processEvent(ctx, r, lane, moved)
 	case len(moved) > 0:
 		return nil, nil // a tier record is one pair, and it moved on
 	}
@@ -181,13 +189,51 @@ func (d *Delivery) movedOn(ctx context.Context) (moved map[string]bool, all bool
 	return moved, false
 }
 
-// processEvent delivers an event to its endpoint or its tenant's, except
-// the pairs that moved on already.
-func (d *Delivery) processEvent(ctx context.Context, r *kgo.Record, moved map[string]bool) ([]*kgo.Record, error) {
+// Lanes splits a record into one independent delivery per endpoint before
+// its first attempt (pipeline.RunnerConfig.Lanes): the endpoint a tier
+// record or an event names, or each subscriber of the event's tenant. So a
+// tenant's hanging endpoint holds neither its other endpoints nor the
+// tenant's later events to them: order and isolation are per (endpoint,
+// ordering key). A record it cannot read is not split, and Process
+// dead-letters it once.
+func (d *Delivery) Lanes(r *kgo.Record) []string {
+	if d.cfg.TierIndex >= 0 {
+		for _, h := range r.Headers {
+			if h.Key == HeaderEndpoint && len(h.Value) > 0 {
+				return []string{string(h.Value)}
+			}
+		}
+		return nil
+	}
+	ev, err := envelope.Decode(r.Value)
+	switch {
+	case err != nil:
+		return nil
+	case ev.EndpointID != "":
+		return []string{ev.EndpointID}
+	}
+	eps := d.cfg.Endpoints.ByTenant(ev.Tenant, ev.Type)
+	if len(eps) == 0 {
+		return nil
+	}
+	lanes := make([]string, len(eps))
+	for i, ep := range eps {
+		lanes[i] = ep.ID
+	}
+	return lanes
+}
+
+// processEvent delivers an event to the endpoint of its lane, or with no
+// lane to its endpoint or its tenant's, except the pairs that moved on
+// already.
+func (d *Delivery) processEvent(ctx context.Context, r *kgo.Record, lane string, moved map[string]bool) ([]*kgo.Record, error) {
 	origin := RetryState{OriginTopic: r.Topic, OriginPartition: r.Partition, OriginOffset: r.Offset}
 	ev, err := envelope.Decode(r.Value)
 	if err != nil {
 		return []*kgo.Record{d.malformed(r, origin, err.Error())}, nil
+	}
+	if lane != "" && ev.EndpointID == "" {
+		return d.deliverToSubscriber(ctx, r, ev, lane, moved, origin)
 	}
 	if ev.EndpointID != "" {
 		if moved[ev.EndpointID] {
@@ -204,6 +250,21 @@ func (d *Delivery) processEvent(ctx context.Context, r *kgo.Record, moved map[st
 		return nil, nil
 	}
 	return d.fanOut(ctx, r, ev, eps, origin)
+}
+
+// deliverToSubscriber delivers a tenant event to one of the tenant's
+// endpoints, the lane Lanes chose, unless it moved on already or stopped
+// subscribing since (a fan-out would have left it out too).
+func (d *Delivery) deliverToSubscriber(ctx context.Context, r *kgo.Record, ev envelope.Event, id string, moved map[string]bool, origin RetryState) ([]*kgo.Record, error) {
+	if moved[id] {
+		return nil, nil
+	}
+	ep, ok := d.cfg.Endpoints.Get(id)
+	if !ok || !ep.Enabled || ep.Tenant != ev.Tenant || !ep.Accepts(ev.Type) {
+		d.cfg.Logger.Debug("endpoint no longer subscribes to event", "event_id", ev.ID, "endpoint", id, "partition", r.Partition)
+		return nil, nil
+	}
+	return d.deliver(ctx, r, ev, ep, origin)
 }
 
 // fanOut delivers to a tenant's endpoints concurrently, so one slow endpoint
