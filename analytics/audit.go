@@ -13,7 +13,7 @@ import (
 // replay id is its current state (use FINAL or argMax).
 const TableReplays = "dlq_replays"
 
-func migrateReplays(f Flavor, db string) []string {
+func migrateReplays(f Flavor, db string, _ Retention) []string {
 	t, lc := f.timeType(), f.lc()
 	return []string{fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s.%[2]s (
 	replay_id String,

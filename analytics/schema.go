@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/hookline/hookline/config"
 )
 
 // Tables and views Migrate creates in the analytics database.
@@ -18,12 +22,41 @@ const (
 	TableMigrations = "schema_migrations"
 )
 
-// Retention applied with TTL on servers that have it (see docs/analytics.md
-// for the manual equivalent on 18.16).
-const (
-	RawRetentionDays    = 90
-	RollupRetentionDays = 400
-)
+// Retention is how long the analytics tables keep rows: Raw for attempts
+// and rejected records, Rollup for the per-minute rollup. Servers with TTL
+// (20.1 on) apply it as a TTL; on 18.x Prune drops old monthly partitions.
+// Both are whole days; a zero field means DefaultRetention's when a table
+// is created, and leaves an existing table's TTL as it is.
+type Retention struct {
+	Raw, Rollup time.Duration
+}
+
+// DefaultRetention is 90 days of raw rows and 400 days of rollup
+// (config.Default's analytics_retention and analytics_rollup_retention).
+var DefaultRetention = Retention{Raw: 90 * day, Rollup: 400 * day}
+
+const day = 24 * time.Hour
+
+// RetentionFrom returns the retention settings of cfg.
+func RetentionFrom(cfg config.Config) Retention {
+	return Retention{Raw: cfg.AnalyticsRetention, Rollup: cfg.AnalyticsRollupRetention}
+}
+
+// orDefault fills zero fields from DefaultRetention.
+func (r Retention) orDefault() Retention {
+	if r.Raw <= 0 {
+		r.Raw = DefaultRetention.Raw
+	}
+	if r.Rollup <= 0 {
+		r.Rollup = DefaultRetention.Rollup
+	}
+	return r
+}
+
+// days is d in whole days, at least 1.
+func days(d time.Duration) int {
+	return max(1, int(d/day))
+}
 
 // Flavor is the dialect of the schema for one server: 18.x/19.x get plain
 // DateTime and String columns without TTL or codecs; 20.x and later get
@@ -71,11 +104,55 @@ func (f Flavor) codec(c string) string {
 }
 
 // ttl returns a table TTL clause, or nothing where TTL does not exist.
-func (f Flavor) ttl(column string, days int) string {
+func (f Flavor) ttl(column string, keep time.Duration) string {
 	if f.Modern() {
-		return fmt.Sprintf("\nTTL toDateTime(%s) + INTERVAL %d DAY", column, days)
+		return "\nTTL " + ttlExpr(column, keep)
 	}
 	return ""
+}
+
+func ttlExpr(column string, keep time.Duration) string {
+	return fmt.Sprintf("toDateTime(%s) + INTERVAL %d DAY", column, days(keep))
+}
+
+// ttlTable is a table with a retention: the time column its TTL and its
+// partitions (toYYYYMM of that column) are based on.
+type ttlTable struct {
+	name, column string
+	keep         func(Retention) time.Duration
+}
+
+var ttlTables = []ttlTable{
+	{TableAttempts, "started_at", func(r Retention) time.Duration { return r.Raw }},
+	{TableRejected, "received_at", func(r Retention) time.Duration { return r.Raw }},
+	{TableRollup, "minute", func(r Retention) time.Duration { return r.Rollup }},
+}
+
+// ttlDaysRE finds the days of a TTL as servers print it in engine_full:
+// "TTL toDateTime(started_at) + toIntervalDay(90)".
+var ttlDaysRE = regexp.MustCompile(`\bTTL\b.*?toIntervalDay\((\d+)\)`)
+
+// retentionChanges returns the ALTER statements that make each table's TTL
+// match r, given each table's engine_full from system.tables. Tables whose
+// TTL already matches, or whose retention field is zero, are left alone;
+// servers without TTL get none.
+func retentionChanges(f Flavor, db string, r Retention, engines map[string]string) []string {
+	if !f.Modern() {
+		return nil
+	}
+	var out []string
+	for _, t := range ttlTables {
+		keep := t.keep(r)
+		engine, ok := engines[t.name]
+		if keep <= 0 || !ok {
+			continue
+		}
+		if m := ttlDaysRE.FindStringSubmatch(engine); m != nil && m[1] == strconv.Itoa(days(keep)) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("ALTER TABLE %s.%s MODIFY TTL %s", db, t.name, ttlExpr(t.column, keep)))
+	}
+	return out
 }
 
 // migration is one schema version: statements rendered for the server's
@@ -84,7 +161,7 @@ func (f Flavor) ttl(column string, days int) string {
 type migration struct {
 	version    uint32
 	name       string
-	statements func(f Flavor, db string) []string
+	statements func(f Flavor, db string, r Retention) []string
 }
 
 var migrations = []migration{
@@ -96,7 +173,7 @@ var migrations = []migration{
 // SchemaVersion is the newest schema version Migrate applies.
 func SchemaVersion() uint32 { return migrations[len(migrations)-1].version }
 
-func migrateAttempts(f Flavor, db string) []string {
+func migrateAttempts(f Flavor, db string, r Retention) []string {
 	t, lc := f.timeType(), f.lc()
 	return []string{
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s.%[2]s (
@@ -126,7 +203,7 @@ func migrateAttempts(f Flavor, db string) []string {
 ) ENGINE = ReplacingMergeTree()
 PARTITION BY toYYYYMM(started_at)
 ORDER BY (endpoint_id, attempt_id)%[7]s`,
-			db, TableAttempts, t, lc, f.codec("ZSTD(1)"), f.codec("Delta, ZSTD(1)"), f.ttl("started_at", RawRetentionDays)),
+			db, TableAttempts, t, lc, f.codec("ZSTD(1)"), f.codec("Delta, ZSTD(1)"), f.ttl("started_at", r.Raw)),
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s.%[2]s (
 	kafka_topic String,
 	kafka_partition Int32,
@@ -137,7 +214,7 @@ ORDER BY (endpoint_id, attempt_id)%[7]s`,
 ) ENGINE = ReplacingMergeTree()
 PARTITION BY toYYYYMM(received_at)
 ORDER BY (kafka_topic, kafka_partition, kafka_offset)%[3]s`,
-			db, TableRejected, f.ttl("received_at", RawRetentionDays)),
+			db, TableRejected, f.ttl("received_at", r.Raw)),
 	}
 }
 
@@ -158,7 +235,7 @@ FROM %s.%s
 GROUP BY minute, endpoint_id, tenant, tier, outcome, error_class`, db, TableAttempts)
 }
 
-func migrateRollup(f Flavor, db string) []string {
+func migrateRollup(f Flavor, db string, r Retention) []string {
 	lc := f.lc()
 	return []string{
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s.%[2]s (
@@ -173,7 +250,7 @@ func migrateRollup(f Flavor, db string) []string {
 ) ENGINE = AggregatingMergeTree()
 PARTITION BY toYYYYMM(minute)
 ORDER BY (endpoint_id, minute, tenant, tier, outcome, error_class)%[4]s`,
-			db, TableRollup, lc, f.ttl("minute", RollupRetentionDays)),
+			db, TableRollup, lc, f.ttl("minute", r.Rollup)),
 		fmt.Sprintf("CREATE MATERIALIZED VIEW IF NOT EXISTS %s.%s TO %s.%s AS\n%s",
 			db, ViewRollup, db, TableRollup, rollupSelect(db)),
 		// Backfill rows written before the view existed. Counts are
@@ -195,11 +272,19 @@ func CheckDatabaseName(db string) error {
 }
 
 // Migrate creates or upgrades the analytics schema in database, choosing
-// column types by the server's version. It is idempotent: applied versions
-// are recorded in schema_migrations and skipped, and every statement is
-// written to be safe when applied twice, so concurrent or interrupted runs
-// converge.
+// column types by the server's version. New tables get DefaultRetention;
+// existing TTLs are left as they are (MigrateRetention sets them). It is
+// idempotent: applied versions are recorded in schema_migrations and
+// skipped, and every statement is written to be safe when applied twice, so
+// concurrent or interrupted runs converge.
 func Migrate(ctx context.Context, conn driver.Conn, database string) error {
+	return MigrateRetention(ctx, conn, database, Retention{})
+}
+
+// MigrateRetention is Migrate, and then makes the tables' TTLs match r
+// where the server has TTL (zero fields: see Retention). A TTL is altered
+// only when it differs from r.
+func MigrateRetention(ctx context.Context, conn driver.Conn, database string, r Retention) error {
 	if err := CheckDatabaseName(database); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -207,17 +292,7 @@ func Migrate(ctx context.Context, conn driver.Conn, database string) error {
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", database, err)
 	}
-	bootstrap := []string{
-		"CREATE DATABASE IF NOT EXISTS " + database,
-		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.%s (
-	version UInt32,
-	name String,
-	server_version String,
-	applied_at DateTime DEFAULT now()
-) ENGINE = ReplacingMergeTree()
-ORDER BY version`, database, TableMigrations),
-	}
-	for _, s := range bootstrap {
+	for _, s := range bootstrapStatements(database) {
 		if err := conn.Exec(ctx, s); err != nil {
 			return fmt.Errorf("migrate %s: bootstrap: %w", database, err)
 		}
@@ -230,7 +305,7 @@ ORDER BY version`, database, TableMigrations),
 		if applied[m.version] {
 			continue
 		}
-		for _, s := range m.statements(f, database) {
+		for _, s := range m.statements(f, database, r.orDefault()) {
 			if err := conn.Exec(ctx, s); err != nil {
 				return fmt.Errorf("migrate %s: version %d (%s): %s: %w", database, m.version, m.name, firstLine(s), err)
 			}
@@ -239,7 +314,51 @@ ORDER BY version`, database, TableMigrations),
 			return fmt.Errorf("migrate %s: record version %d: %w", database, m.version, err)
 		}
 	}
+	if !f.Modern() {
+		return nil
+	}
+	engines, err := tableEngines(ctx, conn, database)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", database, err)
+	}
+	for _, s := range retentionChanges(f, database, r, engines) {
+		if err := conn.Exec(ctx, s); err != nil {
+			return fmt.Errorf("migrate %s: retention: %s: %w", database, s, err)
+		}
+	}
 	return nil
+}
+
+// bootstrapStatements create the database and the table of applied versions.
+func bootstrapStatements(database string) []string {
+	return []string{
+		"CREATE DATABASE IF NOT EXISTS " + database,
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.%s (
+	version UInt32,
+	name String,
+	server_version String,
+	applied_at DateTime DEFAULT now()
+) ENGINE = ReplacingMergeTree()
+ORDER BY version`, database, TableMigrations),
+	}
+}
+
+// tableEngines returns engine_full of every table in database.
+func tableEngines(ctx context.Context, conn driver.Conn, database string) (map[string]string, error) {
+	rows, err := conn.Query(ctx, "SELECT name, engine_full FROM system.tables WHERE database = "+quoteString(database))
+	if err != nil {
+		return nil, fmt.Errorf("read table engines: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var name, engine string
+		if err := rows.Scan(&name, &engine); err != nil {
+			return nil, fmt.Errorf("read table engines: %w", err)
+		}
+		out[name] = engine
+	}
+	return out, rows.Err()
 }
 
 // recordMigration inserts the applied version. It uses a batch insert with

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -21,7 +22,7 @@ func Extras(cfg config.Config) []func(ctx context.Context, env *pipeline.Env) er
 	if cfg.ClickHouse == "" {
 		return nil
 	}
-	return []func(ctx context.Context, env *pipeline.Env) error{func(ctx context.Context, env *pipeline.Env) error {
+	return []func(ctx context.Context, env *pipeline.Env) error{pruner(cfg), func(ctx context.Context, env *pipeline.Env) error {
 		if cfg.ClickHouseTLS && cfg.ClickHouseTLSInsecureSkipVerify {
 			env.Logger.Warn("INSECURE: clickhouse_tls_insecure_skip_verify is on: ClickHouse's certificate is not verified, so anyone on the network path can impersonate it and take its password; for testing only", "addr", cfg.ClickHouse)
 		}
@@ -47,6 +48,51 @@ func Extras(cfg config.Config) []func(ctx context.Context, env *pipeline.Env) er
 	}}
 }
 
+// PruneInterval is how often serve drops expired partitions on servers
+// without TTL.
+const PruneInterval = time.Hour
+
+// pruner keeps the retention on servers without TTL (18.x): it drops the
+// expired monthly partitions at start and every PruneInterval. Where the
+// server has TTL it returns at once. A failed prune is logged and tried
+// again next time; it never stops serve.
+func pruner(cfg config.Config) func(ctx context.Context, env *pipeline.Env) error {
+	return func(ctx context.Context, env *pipeline.Env) error {
+		conn, err := openClickHouse(ctx, cfg, env)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		f, err := DetectFlavor(conn)
+		if err != nil || f.Modern() {
+			return nil // TTL keeps the retention; or the sink reports the server
+		}
+		runPruner(ctx, conn, cfg.ClickHouseDatabase, RetentionFrom(cfg), PruneInterval, env.Logger)
+		return nil
+	}
+}
+
+// runPruner prunes now and then every interval until ctx ends, logging
+// every partition it drops.
+func runPruner(ctx context.Context, conn driver.Conn, database string, r Retention, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		dropped, err := Prune(ctx, conn, database, r, time.Now())
+		for _, p := range dropped {
+			log.Info("dropped clickhouse partition older than the retention", "table", database+"."+p.Table, "partition", p.Partition, "rows", p.Rows, "before", p.Before.UTC().Format(time.RFC3339))
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Warn("clickhouse retention: prune failed; trying again later", "err", err, "retry_in", every)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // openClickHouse connects and migrates, retrying until ctx ends.
 func openClickHouse(ctx context.Context, cfg config.Config, env *pipeline.Env) (driver.Conn, error) {
 	var conn driver.Conn
@@ -56,7 +102,7 @@ func openClickHouse(ctx context.Context, cfg config.Config, env *pipeline.Env) (
 		if err != nil {
 			return err
 		}
-		if err := Migrate(ctx, c, cfg.ClickHouseDatabase); err != nil {
+		if err := MigrateRetention(ctx, c, cfg.ClickHouseDatabase, RetentionFrom(cfg)); err != nil {
 			c.Close()
 			return err
 		}

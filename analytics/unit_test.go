@@ -114,7 +114,7 @@ func TestSchemaFlavors(t *testing.T) {
 		t.Run(tt.flavor.String(), func(t *testing.T) {
 			var all []string
 			for _, m := range migrations {
-				all = append(all, m.statements(tt.flavor, "hl")...)
+				all = append(all, m.statements(tt.flavor, "hl", DefaultRetention)...)
 			}
 			ddl := strings.Join(all, "\n")
 			for _, w := range tt.want {

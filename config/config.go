@@ -141,6 +141,12 @@ type Config struct {
 	// ClickHouseTLSInsecureSkipVerify accepts any ClickHouse certificate;
 	// testing only.
 	ClickHouseTLSInsecureSkipVerify bool `yaml:"clickhouse_tls_insecure_skip_verify"`
+	// AnalyticsRetention is how long attempt rows (and rejected records)
+	// are kept, in whole days: a TTL on current ClickHouse servers, monthly
+	// partitions dropped by `hookline migrate --prune` and serve on 18.x.
+	AnalyticsRetention time.Duration `yaml:"analytics_retention"`
+	// AnalyticsRollupRetention is the same for the per-minute rollup.
+	AnalyticsRollupRetention time.Duration `yaml:"analytics_rollup_retention"`
 
 	// AllowPrivateDestinations lets deliveries reach loopback, private,
 	// link-local and other special addresses. For local development only:
@@ -175,6 +181,9 @@ type Config struct {
 	// LogFormat is text or json.
 	LogFormat string `yaml:"log_format"`
 }
+
+// Day is the unit of the retention settings.
+const Day = 24 * time.Hour
 
 // Limits that Validate enforces.
 const (
@@ -216,10 +225,13 @@ func Default() Config {
 		InstanceID:         defaultInstanceID(),
 		ClickHouseDatabase: "hookline",
 		ClickHouseUsername: "default",
-		TokenRateLimit:     100,
-		TokenBurst:         200,
-		LogLevel:           "info",
-		LogFormat:          "text",
+		// analytics.DefaultRetention; a test there holds the two equal.
+		AnalyticsRetention:       90 * Day,
+		AnalyticsRollupRetention: 400 * Day,
+		TokenRateLimit:           100,
+		TokenBurst:               200,
+		LogLevel:                 "info",
+		LogFormat:                "text",
 
 		HTTPReadHeaderTimeout: ingest.DefaultReadHeaderTimeout,
 		HTTPReadTimeout:       ingest.DefaultReadTimeout,
@@ -382,6 +394,14 @@ func (c Config) Validate() error {
 		bad("clickhouse_database", "must be a plain identifier (letters, digits, _; not starting with a digit), got %q", c.ClickHouseDatabase)
 	}
 	errs = append(errs, c.validateClickHouseSecurity()...)
+	for _, r := range []struct {
+		field string
+		d     time.Duration
+	}{{"analytics_retention", c.AnalyticsRetention}, {"analytics_rollup_retention", c.AnalyticsRollupRetention}} {
+		if r.d < Day || r.d%Day != 0 {
+			bad(r.field, "must be a whole number of days (a multiple of 24h, at least 24h), got %v", r.d)
+		}
+	}
 
 	for i, cidr := range c.AllowDestinations {
 		if _, err := netip.ParsePrefix(cidr); err != nil {

@@ -203,6 +203,8 @@ var fields = []field{
 	boolean("clickhouse_tls", "connect to ClickHouse over TLS (its secure native port, usually 9440)", func(c *Config) *bool { return &c.ClickHouseTLS }),
 	str("clickhouse_tls_ca_file", "PEM `file` of the CAs that sign ClickHouse's certificate (default: system roots)", func(c *Config) *string { return &c.ClickHouseTLSCAFile }),
 	boolean("clickhouse_tls_insecure_skip_verify", "accept any ClickHouse certificate (testing only)", func(c *Config) *bool { return &c.ClickHouseTLSInsecureSkipVerify }),
+	duration("analytics_retention", "how long ClickHouse keeps attempt rows, whole days (2160h = 90 days)", func(c *Config) *time.Duration { return &c.AnalyticsRetention }),
+	duration("analytics_rollup_retention", "how long ClickHouse keeps the per-minute rollup, whole days (9600h = 400 days)", func(c *Config) *time.Duration { return &c.AnalyticsRollupRetention }),
 	boolean("allow_private_destinations", "let deliveries reach loopback, private and link-local addresses (local development only)", func(c *Config) *bool { return &c.AllowPrivateDestinations }),
 	list("allow_destinations", "comma-separated `CIDRs` deliveries may reach although private or otherwise refused", func(c *Config) *[]string { return &c.AllowDestinations }),
 	secret("secret_key", "base64 of a 32-byte `key` that encrypts endpoint secrets at rest; comma-separated keys rotate it (the first encrypts)", func(c *Config) *string { return &c.SecretKey }),

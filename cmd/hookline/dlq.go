@@ -505,7 +505,7 @@ func auditToClickHouse(ctx context.Context, cfg config.Config, d *dlq.Client, re
 		return fmt.Errorf("clickhouse %s: %w", cfg.ClickHouse, err)
 	}
 	defer conn.Close()
-	if err := analytics.Migrate(ctx, conn, cfg.ClickHouseDatabase); err != nil {
+	if err := analytics.MigrateRetention(ctx, conn, cfg.ClickHouseDatabase, analytics.RetentionFrom(cfg)); err != nil {
 		return err
 	}
 	return analytics.RecordReplay(ctx, conn, cfg.ClickHouseDatabase, analytics.ReplayRow{

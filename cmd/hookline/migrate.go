@@ -5,10 +5,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/hookline/hookline/analytics"
+	"github.com/hookline/hookline/config"
 )
 
 // defaultClickHouseAddr is the --clickhouse default: $HOOKLINE_CLICKHOUSE,
@@ -55,21 +59,51 @@ func clickhouseFlags(fs *flag.FlagSet) func() (analytics.ConnOptions, error) {
 	}
 }
 
+// retentionFlag is a retention flag: empty means unset, so migrate leaves
+// the table's TTL as it is.
+func retentionFlag(fs *flag.FlagSet, name, usage string) *string {
+	env := "HOOKLINE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	return fs.String(name, os.Getenv(env), usage+" (env "+env+"); unset: leave the current TTL")
+}
+
+func parseRetention(name, s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < config.Day || d%config.Day != 0 {
+		return 0, fmt.Errorf("--%s: want a whole number of days in hours (2160h = 90 days), got %q", name, s)
+	}
+	return d, nil
+}
+
 // runMigrate creates or upgrades the ClickHouse analytics schema.
 func runMigrate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: hookline migrate [--clickhouse HOST:PORT] [--database NAME]")
+		fmt.Fprintln(fs.Output(), "usage: hookline migrate [--clickhouse HOST:PORT] [--database NAME] [--analytics-retention 2160h] [--analytics-rollup-retention 9600h] [--prune]")
 		fmt.Fprintln(fs.Output(), "Creates or upgrades the analytics schema; safe to run any number of times.")
+		fmt.Fprintln(fs.Output(), "With a retention, sets the TTL of servers that have TTL; --prune drops the monthly partitions older than the retention (18.x has no TTL).")
 		fs.PrintDefaults()
 	}
 	connOpts := clickhouseFlags(fs)
 	db := fs.String("database", analytics.DefaultDatabase, "ClickHouse database")
+	raw := retentionFlag(fs, "analytics-retention", "how long attempt rows are kept, whole days")
+	rollup := retentionFlag(fs, "analytics-rollup-retention", "how long the per-minute rollup is kept, whole days")
+	prune := fs.Bool("prune", false, "drop the monthly partitions that ended before now minus the retention (default retention where unset), and log each")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("migrate: unexpected arguments %q", fs.Args())
+	}
+	var r analytics.Retention
+	var err error
+	if r.Raw, err = parseRetention("analytics-retention", *raw); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if r.Rollup, err = parseRetention("analytics-rollup-retention", *rollup); err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
 	opts, err := connOpts()
 	if err != nil {
@@ -80,7 +114,7 @@ func runMigrate(ctx context.Context, args []string) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer conn.Close()
-	if err := analytics.Migrate(ctx, conn, *db); err != nil {
+	if err := analytics.MigrateRetention(ctx, conn, *db, r); err != nil {
 		return err
 	}
 	flavor, err := analytics.DetectFlavor(conn)
@@ -88,5 +122,16 @@ func runMigrate(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("database %s on %s (clickhouse %s) is at schema version %d\n", *db, opts.Addr, flavor, analytics.SchemaVersion())
+	if !*prune {
+		return nil
+	}
+	dropped, err := analytics.Prune(ctx, conn, *db, r, time.Now())
+	for _, p := range dropped {
+		slog.Info("dropped partition older than the retention", "table", *db+"."+p.Table, "partition", p.Partition, "rows", p.Rows, "before", p.Before.UTC().Format(time.RFC3339))
+	}
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	fmt.Printf("prune: dropped %d partitions older than the retention\n", len(dropped))
 	return nil
 }
