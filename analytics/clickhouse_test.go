@@ -172,31 +172,24 @@ func render(r Result, cols ...string) []string {
 	return out
 }
 
-func TestQueryPack(t *testing.T) {
-	conn := testConn(t)
-	db := testDatabase(t, conn)
-	ctx := t.Context()
-	if err := Migrate(ctx, conn, db); err != nil {
-		t.Fatal(err)
-	}
-	// The data set goes in twice, as a replayed batch would: every
-	// number below must come out as if it went in once.
-	for range 2 {
-		if err := InsertRows(ctx, conn, db, fixture()); err != nil {
-			t.Fatal(err)
-		}
-	}
+// packCase is one run of a pack query on the fixture: its parameters, and
+// the values expected in the named columns ("D " is t0's day).
+type packCase struct {
+	query string
+	name  string
+	p     Params
+	cols  []string
+	want  []string
+	check func(t *testing.T, r Result)
+}
+
+// packCases are the runs of TestQueryPack, every query at least once; the
+// modern-engine test runs the same ones.
+func packCases(db string) []packCase {
 	window := Params{Database: db, From: t0.Add(-time.Hour), To: t0.Add(2 * time.Hour)}
 	with := func(f func(*Params)) Params { p := window; f(&p); return p }
 
-	tests := []struct {
-		query string
-		name  string
-		p     Params
-		cols  []string
-		want  []string
-		check func(t *testing.T, r Result)
-	}{
+	return []packCase{
 		{
 			query: "success_latency_minute", name: "all",
 			p:    window,
@@ -325,6 +318,23 @@ func TestQueryPack(t *testing.T) {
 			want: []string{"t2|5"},
 		},
 	}
+}
+
+func TestQueryPack(t *testing.T) {
+	conn := testConn(t)
+	db := testDatabase(t, conn)
+	ctx := t.Context()
+	if err := Migrate(ctx, conn, db); err != nil {
+		t.Fatal(err)
+	}
+	// The data set goes in twice, as a replayed batch would: every
+	// number below must come out as if it went in once.
+	for range 2 {
+		if err := InsertRows(ctx, conn, db, fixture()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := packCases(db)
 	covered := map[string]bool{}
 	for _, tt := range tests {
 		covered[tt.query] = true

@@ -209,7 +209,9 @@ func parseQuery(name, text string) (Query, error) {
 type Result struct {
 	Query   Query
 	Columns []string
-	Rows    [][]any
+	// Types are the columns' ClickHouse types, as the server names them.
+	Types []string
+	Rows  [][]any
 }
 
 // RunQuery binds p into q and runs it.
@@ -226,6 +228,9 @@ func RunQuery(ctx context.Context, conn driver.Conn, q Query, p Params) (Result,
 	defer rows.Close()
 	res := Result{Query: q, Columns: rows.Columns()}
 	types := rows.ColumnTypes()
+	for _, t := range types {
+		res.Types = append(res.Types, t.DatabaseTypeName())
+	}
 	for rows.Next() {
 		dest := make([]any, len(types))
 		for i, t := range types {

@@ -78,6 +78,22 @@ func dbTime(t time.Time) time.Time {
 
 var epoch = time.Unix(0, 0).UTC()
 
+// values are the row's column values, in the order of attemptColumns.
+func (r Row) values() []any {
+	a := r.Attempt
+	var skipped uint8
+	if a.Skipped {
+		skipped = 1
+	}
+	return []any{
+		a.AttemptID, a.EventID, a.EndpointID, a.Tenant, a.EventType, clampU32(a.Attempt),
+		a.Tier, string(a.Outcome), skipped, clampU16(a.StatusCode), string(a.ErrorClass), a.Error,
+		a.LatencyMS, clampU32(a.RequestBytes), clampU32(a.ResponseBytes), a.NextTier,
+		dbTime(a.StartedAt), dbTime(a.FinishedAt), dbTime(a.FirstAttempt),
+		r.KafkaTopic, r.KafkaPartition, r.KafkaOffset,
+	}
+}
+
 // InsertRows writes attempt rows in one batch insert. Writing the same rows
 // again is harmless: the table collapses rows with the same attempt id.
 func InsertRows(ctx context.Context, conn driver.Conn, database string, rows []Row) error {
@@ -90,19 +106,8 @@ func InsertRows(ctx context.Context, conn driver.Conn, database string, rows []R
 	}
 	defer func() { _ = b.Close() }()
 	for _, r := range rows {
-		a := r.Attempt
-		var skipped uint8
-		if a.Skipped {
-			skipped = 1
-		}
-		if err := b.Append(
-			a.AttemptID, a.EventID, a.EndpointID, a.Tenant, a.EventType, clampU32(a.Attempt),
-			a.Tier, string(a.Outcome), skipped, clampU16(a.StatusCode), string(a.ErrorClass), a.Error,
-			a.LatencyMS, clampU32(a.RequestBytes), clampU32(a.ResponseBytes), a.NextTier,
-			dbTime(a.StartedAt), dbTime(a.FinishedAt), dbTime(a.FirstAttempt),
-			r.KafkaTopic, r.KafkaPartition, r.KafkaOffset,
-		); err != nil {
-			return fmt.Errorf("append attempt %s: %w", a.AttemptID, err)
+		if err := b.Append(r.values()...); err != nil {
+			return fmt.Errorf("append attempt %s: %w", r.AttemptID, err)
 		}
 	}
 	if err := b.Send(); err != nil {
