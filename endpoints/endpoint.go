@@ -5,6 +5,8 @@ package endpoints
 
 import (
 	"time"
+
+	"github.com/hookline/hookline/signature"
 )
 
 // DefaultTimeout is the per-request timeout of an endpoint that sets none.
@@ -70,6 +72,26 @@ func (e *Endpoint) Rotate(secret string, overlap time.Duration, now time.Time) {
 		}
 	}
 	e.Secrets = []string{secret}
+}
+
+// RotateGenerated rotates to a newly generated secret of scheme (v1 or
+// v1a) and returns it; with scheme "" the new secret has the scheme of the
+// current one. An endpoint without a current secret has no scheme to
+// keep: then, and for an unknown scheme, the error is a *FieldError naming
+// "scheme". The API and the CLI both rotate through it.
+func (e *Endpoint) RotateGenerated(scheme string, overlap time.Duration, now time.Time) (string, error) {
+	if scheme == "" {
+		if len(e.Secrets) == 0 {
+			return "", &FieldError{"scheme", "the endpoint has no current secret whose scheme to keep; give the scheme, v1 or v1a"}
+		}
+		scheme = signature.Scheme(e.Secrets[len(e.Secrets)-1])
+	}
+	fresh, err := GenerateKey(scheme)
+	if err != nil {
+		return "", &FieldError{"scheme", err.Error()}
+	}
+	e.Rotate(fresh, overlap, now)
+	return fresh, nil
 }
 
 // PruneRetired drops retiring secrets that expired at now.

@@ -181,18 +181,13 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) {
 	now := s.cfg.Now().UTC()
 	fresh := req.Secret
 	err := s.cfg.Registry.Update(r.Context(), id, func(e *endpoints.Endpoint) error {
-		if fresh == "" {
-			scheme := req.Scheme
-			if scheme == "" {
-				scheme = signature.Scheme(e.Secrets[len(e.Secrets)-1])
-			}
-			var err error
-			if fresh, err = endpoints.GenerateKey(scheme); err != nil {
-				return &endpoints.FieldError{Field: "scheme", Reason: err.Error()}
-			}
+		if req.Secret != "" {
+			e.Rotate(req.Secret, overlap, now)
+			return nil
 		}
-		e.Rotate(fresh, overlap, now)
-		return nil
+		var err error
+		fresh, err = e.RotateGenerated(req.Scheme, overlap, now)
+		return err
 	})
 	if err != nil {
 		s.writeRegistryError(w, err, map[string]string{"secrets[0]": "secret"})

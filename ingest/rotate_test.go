@@ -1,9 +1,15 @@
 package ingest
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookline/hookline/endpoints"
 )
 
 // A v1a endpoint is created with a whsk_ key and shows its whpk_ public
@@ -59,5 +65,34 @@ func TestCreateV1aAndRotate(t *testing.T) {
 		if strings.Contains(res.raw, strings.TrimPrefix(s, "whsk_")) {
 			t.Fatalf("list shows a secret: %s", res.raw)
 		}
+	}
+}
+
+// An endpoint record without a current secret (written to the topic by
+// hand, or by an older tool) cannot be rotated without saying which scheme
+// to generate: 400 naming scheme, not a panic. With a scheme, the rotation
+// gives it a secret.
+func TestRotateWithoutCurrentSecret(t *testing.T) {
+	e := newEnv(t)
+	h := e.server(t, nil).Handler()
+	rec := &kgo.Record{Topic: endpointsTopic, Key: []byte("ep_bare"), Value: []byte(`{"id":"ep_bare","url":"https://example.com/bare","secrets":[],"enabled":true}`)}
+	if err := e.producer.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, ok := e.registry.Get("ep_bare"); !ok; _, ok = e.registry.Get("ep_bare") {
+		if time.Now().After(deadline) {
+			t.Fatal("the registry never saw ep_bare")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if res := do(t, h, "POST", "/v1/endpoints/ep_bare/rotate-secret", `{}`); res.status != http.StatusBadRequest || res.str("field") != "scheme" {
+		t.Fatalf("rotate = %d %s, want 400 naming scheme", res.status, res.raw)
+	}
+	if res := do(t, h, "POST", "/v1/endpoints/ep_bare/rotate-secret", `{"scheme":"v1"}`); res.status != http.StatusOK {
+		t.Fatalf("rotate with a scheme = %d %s, want 200", res.status, res.raw)
+	}
+	if ep, _ := e.registry.Get("ep_bare"); len(ep.Secrets) != 1 || endpoints.CheckSecret(ep.Secrets[0]) != nil {
+		t.Fatalf("after rotation: %+v", ep.Masked())
 	}
 }

@@ -231,18 +231,13 @@ func runEndpoints(ctx context.Context, args []string) error {
 		now := time.Now().UTC()
 		var fresh string
 		err = reg.Update(ctx, id, func(e *endpoints.Endpoint) error {
-			fresh = *secret
-			if fresh == "" {
-				s := *scheme
-				if s == "" {
-					s = signature.Scheme(e.Secrets[len(e.Secrets)-1])
-				}
-				if fresh, err = endpoints.GenerateKey(s); err != nil {
-					return err
-				}
+			if fresh = *secret; fresh != "" {
+				e.Rotate(fresh, *overlap, now)
+				return nil
 			}
-			e.Rotate(fresh, *overlap, now)
-			return nil
+			var err error
+			fresh, err = e.RotateGenerated(*scheme, *overlap, now)
+			return err
 		})
 		if err != nil {
 			return err
