@@ -94,6 +94,13 @@ func TestDestinationPolicyTable(t *testing.T) {
 		{"[64:ff9b::a9fe:a9fe]:80", DestinationPolicy{}, false}, // NAT64 of 169.254.169.254
 		{"[2002:7f00:1::]:80", DestinationPolicy{}, false},      // 6to4 of 127.0.0.1
 		{"[::127.0.0.1]:80", DestinationPolicy{}, false},
+		{"[::ffff:0:7f00:1]:80", DestinationPolicy{}, false},    // IPv4-translated 127.0.0.1
+		{"[::ffff:0:a9fe:a9fe]:80", DestinationPolicy{}, false}, // IPv4-translated 169.254.169.254
+		{"[5f00::1]:80", DestinationPolicy{}, false},            // SRv6 SIDs
+		{"[3fff::1]:80", DestinationPolicy{}, false},            // documentation
+		{"[3fff:fff:ffff::1]:80", DestinationPolicy{}, false},   // documentation, last /20 address space
+		{"[100:0:0:1::1]:80", DestinationPolicy{}, false},       // dummy prefix
+		{"[::ffff:0:808:808]:443", DestinationPolicy{}, false},  // IPv4-translated: never a public destination
 		{"not-an-address:80", DestinationPolicy{}, false},
 		// public addresses pass
 		{"8.8.8.8:443", DestinationPolicy{}, true},
