@@ -4,6 +4,7 @@
 package endpoints
 
 import (
+	"slices"
 	"time"
 
 	"github.com/hookline/hookline/signature"
@@ -72,6 +73,12 @@ func (e *Endpoint) Rotate(secret string, overlap time.Duration, now time.Time) {
 		}
 	}
 	e.Secrets = []string{secret}
+	// Receivers check at most signature.MaxSignatures signatures: past
+	// that, the retiring secrets that expire first stop signing now.
+	if extra := 1 + len(e.RetiringSecrets) - signature.MaxSignatures; extra > 0 {
+		slices.SortStableFunc(e.RetiringSecrets, func(a, b RetiringSecret) int { return a.ExpiresAt.Compare(b.ExpiresAt) })
+		e.RetiringSecrets = slices.Clone(e.RetiringSecrets[extra:])
+	}
 }
 
 // RotateGenerated rotates to a newly generated secret of scheme (v1 or

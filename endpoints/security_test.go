@@ -14,6 +14,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookline/hookline/signature"
 )
 
 func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
@@ -219,6 +221,30 @@ func TestRotation(t *testing.T) {
 	m := e.Masked()
 	if !strings.HasPrefix(m.Secrets[0], "whsk_") || !strings.HasSuffix(m.Secrets[0], "…") || len(m.Secrets[0]) > 12 {
 		t.Fatalf("masked %q", m.Secrets[0])
+	}
+}
+
+// However often an endpoint is rotated within the overlap, it never signs
+// with more secrets than receivers check; the ones expiring first go.
+func TestRotationKeepsSignaturesWithinWhatReceiversCheck(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	first, _ := GenerateSecret()
+	e := Endpoint{ID: "ep", URL: "https://example.com", Secrets: []string{first}, Enabled: true}
+	var last string
+	for i := range 3 * signature.MaxSignatures {
+		last, _ = GenerateSecret()
+		e.Rotate(last, 24*time.Hour, now.Add(time.Duration(i)*time.Minute))
+	}
+	at := now.Add(3 * time.Duration(signature.MaxSignatures) * time.Minute)
+	got := e.SigningSecrets(at)
+	if len(got) != signature.MaxSignatures || got[0] != last {
+		t.Fatalf("signs with %d secrets (first %v), want %d starting with the newest", len(got), got[0] == last, signature.MaxSignatures)
+	}
+	if slices.Contains(got, first) {
+		t.Fatal("the oldest retiring secret still signs")
+	}
+	if err := e.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -62,6 +62,9 @@ func (e Endpoint) Validate() error {
 	if len(e.Secrets) == 0 {
 		return &FieldError{"secrets", "at least one signing secret is required"}
 	}
+	if len(e.Secrets) > signature.MaxSignatures {
+		return &FieldError{"secrets", fmt.Sprintf("at most %d signing secrets: receivers check no more signatures than that", signature.MaxSignatures)}
+	}
 	for i, s := range e.Secrets {
 		if err := CheckSecret(s); err != nil {
 			return &FieldError{fmt.Sprintf("secrets[%d]", i), err.Error()}

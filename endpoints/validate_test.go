@@ -3,8 +3,11 @@ package endpoints
 import (
 	"encoding/base64"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hookline/hookline/signature"
 )
 
 func TestValidate(t *testing.T) {
@@ -35,6 +38,9 @@ func TestValidate(t *testing.T) {
 		{"url without host", func(e *Endpoint) { e.URL = "https:///x" }, "url"},
 		{"url unparsable", func(e *Endpoint) { e.URL = "https://exa mple.com/%zz" }, "url"},
 		{"no secret", func(e *Endpoint) { e.Secrets = nil }, "secrets"},
+		{"more secrets than receivers check", func(e *Endpoint) {
+			e.Secrets = slices.Repeat(e.Secrets, signature.MaxSignatures+1)
+		}, "secrets"},
 		{"secret without prefix", func(e *Endpoint) {
 			e.Secrets = append(e.Secrets, base64.StdEncoding.EncodeToString(make([]byte, 32)))
 		}, "secrets[1]"},

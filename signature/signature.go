@@ -295,6 +295,12 @@ func decodeVerifyKey(s string) (verifyKey, error) {
 	return verifyKey{hmac: k.hmac}, nil
 }
 
+// MaxSignatures is the most signatures Verify reads from one
+// webhook-signature header; a header with more is refused unchecked, since
+// each one checked costs the receiver CPU before the sender is known. It is
+// also the most secrets an endpoint signs with at once.
+const MaxSignatures = 10
+
 // Verify checks a received request the way a receiver should: headers
 // present, timestamp within tolerance of now (either side, against replays),
 // and at least one signature made with one of keys. A key is a "whsec_"
@@ -317,6 +323,12 @@ func Verify(keys []string, h http.Header, body []byte, tolerance time.Duration, 
 	}
 	if len(keys) == 0 {
 		return fmt.Errorf("verify message %s: %w", msgID, ErrNoSecrets)
+	}
+	n := 0
+	for range strings.FieldsSeq(sigs) {
+		if n++; n > MaxSignatures {
+			return fmt.Errorf("%w: more than %d signatures", ErrInvalidHeaders, MaxSignatures)
+		}
 	}
 	vks := make([]verifyKey, len(keys))
 	for i, s := range keys {

@@ -193,6 +193,10 @@ func TestVerifyRejects(t *testing.T) {
 		{"other message id", with(HeaderID, "msg_2"), time.Minute, ts, ErrNoMatch},
 		{"other version only", with(HeaderSignature, "v2,"+strings.TrimPrefix(valid.Get(HeaderSignature), "v1,")), time.Minute, ts, ErrNoMatch},
 		{"garbage signature", with(HeaderSignature, "v1,%%%"), time.Minute, ts, ErrNoMatch},
+		{"valid one after 9 others", with(HeaderSignature, strings.Repeat("v1a,AAAA ", MaxSignatures-1)+valid.Get(HeaderSignature)), time.Minute, ts, nil},
+		// Checking each costs CPU: an unauthenticated sender could make
+		// the receiver check a megabyte of them.
+		{"valid one after 10 others", with(HeaderSignature, strings.Repeat("v1a,AAAA ", MaxSignatures)+valid.Get(HeaderSignature)), time.Minute, ts, ErrInvalidHeaders},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

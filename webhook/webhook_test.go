@@ -130,6 +130,11 @@ func TestVerification(t *testing.T) {
 			r.Header.Set(signature.HeaderTimestamp, "yesterday")
 			return r
 		}, http.StatusBadRequest},
+		{"more signatures than are checked", []string{v1}, func() *http.Request {
+			r := signed(t, []string{v1}, "evt_1", clk.Now(), body)
+			r.Header.Set(signature.HeaderSignature, strings.Repeat("v1a,AAAA ", signature.MaxSignatures)+r.Header.Get(signature.HeaderSignature))
+			return r
+		}, http.StatusBadRequest},
 		{"body too large", []string{v1}, func() *http.Request {
 			return signed(t, []string{v1}, "evt_1", clk.Now(), strings.Repeat("x", DefaultMaxBodyBytes+1))
 		}, http.StatusRequestEntityTooLarge},
