@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"container/heap"
 	"context"
 	"sync"
 	"time"
@@ -32,27 +33,48 @@ type Store interface {
 	Release(ctx context.Context, id string) error
 }
 
-// MemoryStore is an in-process Store with expiry. Safe for concurrent use.
+// DefaultMaxEntries is how many ids a NewMemoryStore remembers at most:
+// about 150 MB when full. A receiver that takes more deliveries than that
+// within its TTL should raise it (NewMemoryStoreMax) or share a Store.
+const DefaultMaxEntries = 1_000_000
+
+// expireBatch is how many expired ids each write drops, at most: expiry is
+// spread over the writes instead of sweeping every id under the lock.
+const expireBatch = 4
+
+// MemoryStore is an in-process Store with expiry and a bound on the ids it
+// remembers. Safe for concurrent use.
 type MemoryStore struct {
 	now func() time.Time
+	max int
 
-	mu     sync.Mutex
-	ids    map[string]memEntry
-	claims int // since the last sweep
+	mu  sync.Mutex
+	ids map[string]*memEntry
+	exp expiryHeap // every entry of ids, soonest expiry first
 }
 
 type memEntry struct {
+	id      string
 	state   State
 	expires time.Time
+	index   int // in exp
 }
 
 // NewMemoryStore returns an empty MemoryStore reading the clock with now
-// (nil: time.Now).
+// (nil: time.Now) that remembers at most DefaultMaxEntries ids.
 func NewMemoryStore(now func() time.Time) *MemoryStore {
+	return NewMemoryStoreMax(now, DefaultMaxEntries)
+}
+
+// NewMemoryStoreMax is NewMemoryStore remembering at most maxEntries ids
+// (at least 1). When full, a new id takes the place of the one that
+// expires first: an expired one if there is any, else one still
+// remembered, whose replay is then no longer caught.
+func NewMemoryStoreMax(now func() time.Time, maxEntries int) *MemoryStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryStore{now: now, ids: make(map[string]memEntry)}
+	return &MemoryStore{now: now, max: max(maxEntries, 1), ids: make(map[string]*memEntry)}
 }
 
 // Claim implements Store.
@@ -60,14 +82,11 @@ func (s *MemoryStore) Claim(_ context.Context, id string, lease time.Duration) (
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.claims++
-	if s.claims >= 1024 && s.claims >= len(s.ids)/2 {
-		s.sweep(now)
-	}
+	s.expire(now)
 	if e, ok := s.ids[id]; ok && now.Before(e.expires) {
 		return e.state, nil
 	}
-	s.ids[id] = memEntry{state: InFlight, expires: now.Add(lease)}
+	s.set(id, InFlight, now.Add(lease))
 	return Claimed, nil
 }
 
@@ -76,7 +95,8 @@ func (s *MemoryStore) Done(_ context.Context, id string, ttl time.Duration) erro
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.ids[id] = memEntry{state: Processed, expires: now.Add(ttl)}
+	s.expire(now)
+	s.set(id, Processed, now.Add(ttl))
 	return nil
 }
 
@@ -84,23 +104,69 @@ func (s *MemoryStore) Done(_ context.Context, id string, ttl time.Duration) erro
 func (s *MemoryStore) Release(_ context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.ids, id)
+	if e, ok := s.ids[id]; ok {
+		heap.Remove(&s.exp, e.index)
+		delete(s.ids, id)
+	}
 	return nil
 }
 
-// Len is the number of ids remembered, expired ones not yet swept included.
+// Len is the number of ids remembered, expired ones not yet dropped
+// included.
 func (s *MemoryStore) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.ids)
 }
 
-// sweep drops expired ids; amortized over the claims since the last one.
-func (s *MemoryStore) sweep(now time.Time) {
-	for id, e := range s.ids {
-		if !now.Before(e.expires) {
-			delete(s.ids, id)
-		}
+// set records id, making room first if the store is full. s.mu must be
+// held.
+func (s *MemoryStore) set(id string, state State, expires time.Time) {
+	if e, ok := s.ids[id]; ok {
+		e.state, e.expires = state, expires
+		heap.Fix(&s.exp, e.index)
+		return
 	}
-	s.claims = 0
+	if len(s.ids) >= s.max {
+		oldest := heap.Pop(&s.exp).(*memEntry)
+		delete(s.ids, oldest.id)
+	}
+	e := &memEntry{id: id, state: state, expires: expires}
+	heap.Push(&s.exp, e)
+	s.ids[id] = e
+}
+
+// expire drops up to expireBatch ids expired at now. s.mu must be held.
+func (s *MemoryStore) expire(now time.Time) {
+	for range expireBatch {
+		if len(s.exp) == 0 || now.Before(s.exp[0].expires) {
+			return
+		}
+		e := heap.Pop(&s.exp).(*memEntry)
+		delete(s.ids, e.id)
+	}
+}
+
+// expiryHeap orders entries by expiry, for container/heap.
+type expiryHeap []*memEntry
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].expires.Before(h[j].expires) }
+func (h expiryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+
+func (h *expiryHeap) Push(x any) {
+	e := x.(*memEntry)
+	e.index = len(*h)
+	*h = append(*h, e)
+}
+
+func (h *expiryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return e
 }

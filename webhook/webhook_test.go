@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -272,6 +273,83 @@ func TestMemoryStoreExpiry(t *testing.T) {
 	}
 	if n := s.Len(); n > 1200 {
 		t.Fatalf("%d ids remembered, expired ones are not swept", n)
+	}
+}
+
+// A MemoryStore never holds more ids than its bound: when full, a new id
+// takes the place of an expired one first, else of the one closest to
+// expiring; and expired ids go a few at a time with each write, not in a
+// sweep of all of them.
+func TestMemoryStoreBound(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		run  func(t *testing.T, clk *clock, s *MemoryStore)
+	}{
+		{"bounded", func(t *testing.T, clk *clock, s *MemoryStore) {
+			for i := range 1000 {
+				_, _ = s.Claim(ctx, fmt.Sprint("id-", i), time.Hour)
+				if n := s.Len(); n > 3 {
+					t.Fatalf("%d ids remembered, at most 3 allowed", n)
+				}
+			}
+		}},
+		{"evicts the expired first", func(t *testing.T, clk *clock, s *MemoryStore) {
+			_, _ = s.Claim(ctx, "short", time.Second)
+			_, _ = s.Claim(ctx, "b", time.Hour)
+			_ = s.Done(ctx, "b", 2*time.Hour)
+			_, _ = s.Claim(ctx, "c", time.Hour)
+			clk.Add(2 * time.Second)
+			_, _ = s.Claim(ctx, "d", time.Hour)
+			if st, _ := s.Claim(ctx, "b", time.Hour); st != Processed {
+				t.Fatalf("b: %v, want still processed", st)
+			}
+			if st, _ := s.Claim(ctx, "c", time.Hour); st != InFlight {
+				t.Fatalf("c: %v, want still in flight", st)
+			}
+		}},
+		{"evicts the soonest to expire", func(t *testing.T, clk *clock, s *MemoryStore) {
+			_, _ = s.Claim(ctx, "a", 3*time.Hour)
+			_, _ = s.Claim(ctx, "soon", time.Hour)
+			_, _ = s.Claim(ctx, "c", 2*time.Hour)
+			_, _ = s.Claim(ctx, "d", time.Hour)
+			if st, _ := s.Claim(ctx, "a", time.Hour); st != InFlight {
+				t.Fatalf("a: %v, want kept", st)
+			}
+			if s.Len() != 3 {
+				t.Fatalf("%d ids, want 3", s.Len())
+			}
+		}},
+		{"released ids free their place", func(t *testing.T, clk *clock, s *MemoryStore) {
+			for i := range 100 {
+				id := fmt.Sprint("id-", i)
+				_, _ = s.Claim(ctx, id, time.Hour)
+				_ = s.Release(ctx, id)
+			}
+			if s.Len() != 0 {
+				t.Fatalf("%d ids after releasing all", s.Len())
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := &clock{t: time.Unix(0, 0)}
+			tt.run(t, clk, NewMemoryStoreMax(clk.Now, 3))
+		})
+	}
+
+	// Incremental expiry: many expired ids go with the writes that follow.
+	clk := &clock{t: time.Unix(0, 0)}
+	s := NewMemoryStore(clk.Now)
+	for i := range 5000 {
+		_, _ = s.Claim(ctx, fmt.Sprint("old-", i), time.Second)
+	}
+	clk.Add(time.Minute)
+	for i := range 2000 {
+		_, _ = s.Claim(ctx, fmt.Sprint("new-", i), time.Hour)
+	}
+	if n := s.Len(); n != 2000 {
+		t.Fatalf("%d ids remembered, want the 2000 live ones", n)
 	}
 }
 
