@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode"
 
 	"github.com/hookline/hookline/signature"
 )
@@ -81,6 +82,9 @@ func (e Endpoint) Validate() error {
 	if len(e.Tenant) > MaxTenantLen {
 		return &FieldError{"tenant", fmt.Sprintf("is longer than %d bytes", MaxTenantLen)}
 	}
+	if strings.ContainsFunc(e.Tenant, unicode.IsControl) {
+		return &FieldError{"tenant", "must not contain control characters"}
+	}
 	for i, t := range e.EventTypes {
 		field := fmt.Sprintf("event_types[%d]", i)
 		switch {
@@ -88,6 +92,8 @@ func (e Endpoint) Validate() error {
 			return &FieldError{field, "is empty"}
 		case len(t) > MaxEventTypeLen:
 			return &FieldError{field, fmt.Sprintf("is longer than %d bytes", MaxEventTypeLen)}
+		case strings.ContainsFunc(t, unicode.IsControl):
+			return &FieldError{field, "must not contain control characters"}
 		case strings.Contains(strings.TrimSuffix(t, "*"), "*"):
 			return &FieldError{field, `"*" is allowed only at the end, as a prefix match`}
 		}

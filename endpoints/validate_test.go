@@ -37,6 +37,9 @@ func TestValidate(t *testing.T) {
 		{"ftp url", func(e *Endpoint) { e.URL = "ftp://example.com/x" }, "url"},
 		{"url without host", func(e *Endpoint) { e.URL = "https:///x" }, "url"},
 		{"url unparsable", func(e *Endpoint) { e.URL = "https://exa mple.com/%zz" }, "url"},
+		{"tenant with a terminal escape", func(e *Endpoint) { e.Tenant = "acme\x1b[2J" }, "tenant"},
+		{"event type with a newline", func(e *Endpoint) { e.EventTypes = []string{"a", "b\nc"} }, "event_types[1]"},
+		{"unicode tenant", func(e *Endpoint) { e.Tenant = "acmé ✓" }, ""},
 		{"no secret", func(e *Endpoint) { e.Secrets = nil }, "secrets"},
 		{"more secrets than receivers check", func(e *Endpoint) {
 			e.Secrets = slices.Repeat(e.Secrets, signature.MaxSignatures+1)

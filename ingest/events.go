@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -122,6 +124,13 @@ func (s *Server) prepare(ctx context.Context, raw []byte, prefix string) (candid
 	if rerr := decodeStrict(raw, &req, prefix); rerr != nil {
 		return candidate{}, rerr
 	}
+	for _, f := range []struct{ name, value string }{
+		{"id", req.ID}, {"type", req.Type}, {"endpoint_id", req.EndpointID}, {"tenant", req.Tenant}, {"ordering_key", req.OrderingKey},
+	} {
+		if rerr := checkPrintable(prefix+f.name, f.value); rerr != nil {
+			return candidate{}, rerr
+		}
+	}
 	if len(req.Payload) > s.cfg.MaxPayloadBytes {
 		return candidate{}, &requestError{http.StatusRequestEntityTooLarge, prefix + "payload",
 			fmt.Sprintf("payload is %d bytes, at most %d are allowed", len(req.Payload), s.cfg.MaxPayloadBytes)}
@@ -176,6 +185,17 @@ func disabledMessage(id, reason string) string {
 		return fmt.Sprintf("endpoint %q is disabled", id)
 	}
 	return fmt.Sprintf("endpoint %q is disabled: %s", id, reason)
+}
+
+// checkPrintable refuses control characters (C0, DEL, C1) in a field that
+// ends up in logs, metrics and the CLI's tables, where they could move the
+// cursor, recolour the terminal or forge a log line.
+func checkPrintable(field, v string) *requestError {
+	if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(v[i:])
+		return badRequest(field, "must not contain control characters (%U at byte %d)", r, i)
+	}
+	return nil
 }
 
 func checkIdempotencyKey(key string) *requestError {

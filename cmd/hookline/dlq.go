@@ -238,15 +238,16 @@ func writeListLine(w io.Writer, s dlq.Summary) {
 		event = "(malformed)"
 	}
 	fmt.Fprintf(w, "%-24s  %-16s  %-12s  %-20s  %3d  %-20s  %-20s  %6d  %-18s  %d:%d\n",
-		event, dash(s.Endpoint), dash(s.Tenant), dash(s.Type), s.Attempts, stamp(s.FirstAttempt), stamp(s.LastAttempt),
+		printable(event), dash(s.Endpoint), dash(s.Tenant), dash(s.Type), s.Attempts, stamp(s.FirstAttempt), stamp(s.LastAttempt),
 		s.LastStatus, dash(s.ErrorClass), s.Partition, s.Offset)
 }
 
+// dash is s escaped for the terminal (see printable), or "-" when empty.
 func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return printable(s)
 }
 
 func stamp(t time.Time) string {
@@ -359,29 +360,29 @@ func writeShown(w io.Writer, e *dlq.Entry, s shown, clickhouse bool) {
 	fmt.Fprintf(w, "  dead-lettered   %s\n", stamp(s.DeadLetteredAt))
 	fmt.Fprintf(w, "  origin          %s/%d/%d\n", dash(e.State.OriginTopic), e.State.OriginPartition, e.State.OriginOffset)
 	if s.ReplayID != "" {
-		fmt.Fprintf(w, "  replayed by     %s (dead-lettered again after that replay)\n", s.ReplayID)
+		fmt.Fprintf(w, "  replayed by     %s (dead-lettered again after that replay)\n", printable(s.ReplayID))
 	}
 	if s.Malformed != "" {
-		fmt.Fprintf(w, "  malformed       %s\n", s.Malformed)
+		fmt.Fprintf(w, "  malformed       %s\n", printable(s.Malformed))
 	}
 	if e.StateErr != nil {
-		fmt.Fprintf(w, "  bad headers     %v\n", e.StateErr)
+		fmt.Fprintf(w, "  bad headers     %s\n", printable(e.StateErr.Error()))
 	}
 	fmt.Fprintf(w, "  headers\n")
 	for _, k := range slices.Sorted(maps.Keys(s.Headers)) {
-		fmt.Fprintf(w, "    %-28s %s\n", k, s.Headers[k])
+		fmt.Fprintf(w, "    %-28s %s\n", printable(k), printable(s.Headers[k]))
 	}
-	fmt.Fprintf(w, "  value\n    %s\n", e.Value)
+	fmt.Fprintf(w, "  value\n    %s\n", printable(string(e.Value)))
 	switch {
 	case !clickhouse:
 		fmt.Fprintf(w, "  attempt history: set --clickhouse to read every attempt from the attempts table\n")
 	case s.HistoryErr != "":
-		fmt.Fprintf(w, "  attempt history: %s\n", s.HistoryErr)
+		fmt.Fprintf(w, "  attempt history: %s\n", printable(s.HistoryErr))
 	default:
 		fmt.Fprintf(w, "  attempt history (ClickHouse)\n")
 		for _, a := range s.History {
 			fmt.Fprintf(w, "    #%-2d %-20s %-10s %-14s status %3d  %-18s %7.1fms  %s\n",
-				a.Attempt, stamp(a.StartedAt), a.Tier, a.Outcome, a.StatusCode, dash(a.ErrorClass), a.LatencyMS, a.Error)
+				a.Attempt, stamp(a.StartedAt), printable(a.Tier), printable(a.Outcome), a.StatusCode, dash(a.ErrorClass), a.LatencyMS, printable(a.Error))
 		}
 	}
 }
@@ -441,9 +442,9 @@ func dlqReplays(ctx context.Context, d *dlq.Client, asJSON bool, out *bufio.Writ
 	for _, r := range rs {
 		a := r.Latest
 		fmt.Fprintf(out, "%-28s  %-12s  %-20s  %-6s  %-11s  %8d  %8d  %4d  %s\n",
-			a.ReplayID, a.Operator, stamp(a.StartedAt), a.Target, a.Outcome, a.Matched, a.Sent, a.Runs, a.Filter)
+			printable(a.ReplayID), printable(a.Operator), stamp(a.StartedAt), a.Target, a.Outcome, a.Matched, a.Sent, a.Runs, printable(a.Filter.String()))
 		if a.Error != "" {
-			fmt.Fprintf(out, "    last error: %s\n", a.Error)
+			fmt.Fprintf(out, "    last error: %s\n", printable(a.Error))
 		}
 	}
 	fmt.Fprintf(out, "%d replays\n", len(rs))

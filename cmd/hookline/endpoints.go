@@ -359,7 +359,13 @@ func printEndpoints(asJSON, mask bool, eps ...endpoints.Endpoint) error {
 		}
 		return enc.Encode(views)
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	return writeEndpointsTable(os.Stdout, views)
+}
+
+// writeEndpointsTable prints endpoints as a table, every field escaped
+// for the terminal.
+func writeEndpointsTable(w io.Writer, views []endpointView) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tURL\tTENANT\tEVENT TYPES\tENABLED\tSECRETS\tCLIENT CERT")
 	for _, v := range views {
 		secrets := strings.Join(v.Secrets, " ")
@@ -370,7 +376,7 @@ func printEndpoints(asJSON, mask bool, eps ...endpoints.Endpoint) error {
 		if v.ClientCertSHA256 != "" {
 			cert = "sha256:" + v.ClientCertSHA256[:16] + "…"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\t%s\n", v.ID, v.URL, v.Tenant, strings.Join(v.EventTypes, ","), v.Enabled, secrets, cert)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\t%s\n", printable(v.ID), printable(v.URL), printable(v.Tenant), printable(strings.Join(v.EventTypes, ",")), v.Enabled, printable(secrets), cert)
 	}
 	return tw.Flush()
 }
