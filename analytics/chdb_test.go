@@ -366,7 +366,7 @@ func TestModernEngineMatches1816(t *testing.T) {
 			t.Errorf("query %s did not run on the modern engine", q.Name)
 		}
 	}
-	testreport.Figures(t, "ClickHouse %s (chdb) against %s: %d migration statements, %d pack runs of %d queries compared", version, "18.16", len(steps)-len(cases)-2, len(cases), len(covered))
+	testreport.Figures(t, "ClickHouse %s (chdb) against %s: %d migration steps (bootstrap, DDL, version records), %d pack runs of %d queries, equal", version, "18.16", len(steps)-len(cases)-2, len(cases), len(covered))
 }
 
 // engines reads engine_full of the tables of db, as Migrate does.

@@ -71,7 +71,7 @@ func fixtureRow(endpoint, tenant, event string, attempt int, tier string, outcom
 	next := ""
 	switch outcome {
 	case processors.OutcomeRetry:
-		next = "retry.next"
+		next = map[string]string{"events": "retry.30s", "retry.30s": "retry.2m", "retry.2m": "retry.10m"}[tier]
 	case processors.OutcomeDeadLettered:
 		next = "dlq"
 	}
@@ -113,7 +113,9 @@ func at(min, sec int) time.Time {
 //	ep-c (t2) recovered: 429 at 10:20, delivered from retry.30s at 10:21:01
 //	ep-d (t2) dead: connection errors, an open circuit and a 410, since 10:30
 //	ep-e (no tenant) one delivery at 11:05
-//	plus one ep-a delivery two hours before the window
+//	plus, before the window (the day before the last hour, for
+//	success_rate_drop): deliveries of ep-a at 8:00, ep-b at 8:30, ep-d at
+//	8:40 and ep-c at 8:50, and an ep-c dead letter (410) at 8:55
 func fixture() []Row {
 	var rows []Row
 	for i := range 10 {
@@ -134,6 +136,10 @@ func fixture() []Row {
 		fixtureRow("ep-d", "t2", "e-d2", 1, "events", dlq, processors.ClassHTTP410, 410, 25, at(40, 0)),
 		fixtureRow("ep-e", "", "e-e1", 1, "events", ok, processors.ClassNone, 200, 50, at(65, 0)),
 		fixtureRow("ep-a", "t1", "e-old", 1, "events", ok, processors.ClassNone, 200, 10, at(-120, 0)),
+		fixtureRow("ep-b", "t1", "e-b-old", 1, "events", ok, processors.ClassNone, 200, 10, at(-90, 0)),
+		fixtureRow("ep-d", "t2", "e-d-old", 1, "events", ok, processors.ClassNone, 200, 10, at(-80, 0)),
+		fixtureRow("ep-c", "t2", "e-c-old1", 1, "events", ok, processors.ClassNone, 200, 10, at(-70, 0)),
+		fixtureRow("ep-c", "t2", "e-c-old2", 1, "events", dlq, processors.ClassHTTP410, 410, 10, at(-65, 0)),
 	)
 	for i := range rows {
 		a := &rows[i].Attempt
@@ -317,6 +323,111 @@ func packCases(db string) []packCase {
 			cols: []string{"tenant", "failed"},
 			want: []string{"t2|5"},
 		},
+		{
+			// e-b2 and e-d3 still wait in retry.30s at the end.
+			query: "retry_queue_depth", name: "all",
+			p:    window,
+			cols: []string{"tier", "minute", "entered", "taken", "depth"},
+			want: []string{
+				"retry.2m|D 10:11:00|1|0|1",
+				"retry.2m|D 10:12:00|0|1|0",
+				"retry.30s|D 10:10:00|2|0|2",
+				"retry.30s|D 10:11:00|0|1|1",
+				"retry.30s|D 10:20:00|1|0|2",
+				"retry.30s|D 10:21:00|0|1|1",
+				"retry.30s|D 10:30:00|1|0|2",
+				"retry.30s|D 10:31:00|0|1|1",
+				"retry.30s|D 10:35:00|1|0|2",
+			},
+		},
+		{
+			// The depth counts what entered before the window: from 10:30
+			// on, e-b2 (10:10) is still in it.
+			query: "retry_queue_depth", name: "window starts later",
+			p:    with(func(p *Params) { p.From = at(30, 0) }),
+			cols: []string{"tier", "minute", "entered", "taken", "depth"},
+			want: []string{
+				"retry.30s|D 10:30:00|1|0|2",
+				"retry.30s|D 10:31:00|0|1|1",
+				"retry.30s|D 10:35:00|1|0|2",
+			},
+		},
+		{
+			query: "failure_rate_by_endpoint", name: "all",
+			p:    window,
+			cols: []string{"endpoint_id", "endpoint_tenant", "total", "failed", "failure_pct", "dead_lettered"},
+			want: []string{
+				"ep-d|t2|4|4|100|2",
+				"ep-b|t1|5|4|80|1",
+				"ep-c|t2|2|1|50|0",
+				"ep-a|t1|10|0|0|0",
+				"ep-e|(none)|1|0|0|0",
+			},
+		},
+		{
+			query: "failure_rate_by_endpoint", name: "limit",
+			p:    with(func(p *Params) { p.Limit = 2 }),
+			cols: []string{"endpoint_id"},
+			want: []string{"ep-d", "ep-b"},
+		},
+		{
+			// 10:00: 11 first-try deliveries of 1 s, and e-c1 after 62 s.
+			query: "time_to_delivery_hour", name: "all",
+			p:    window,
+			cols: []string{"hour", "delivered", "first_try_pct", "p50_s", "p95_s", "max_s"},
+			want: []string{
+				"D 10:00:00|12|91.67|1|62|62",
+				"D 11:00:00|1|100|1|1|1",
+			},
+		},
+		{
+			query: "dlq_inflow_hour", name: "all",
+			p:    window,
+			cols: []string{"hour", "dlq_arrivals", "endpoints", "tenants"},
+			want: []string{"D 10:00:00|3|2|2"},
+		},
+		{
+			query: "dlq_inflow_hour", name: "the day before",
+			p:    with(func(p *Params) { p.From = t0.Add(-24 * time.Hour) }),
+			cols: []string{"hour", "dlq_arrivals", "endpoints", "tenants"},
+			want: []string{"D 08:00:00|1|1|1", "D 10:00:00|3|2|2"},
+		},
+		{
+			// The last hour is 10:00-11:00. ep-c is at 50% in both, ep-a
+			// at 100%; ep-e had nothing the day before.
+			query: "success_rate_drop", name: "all",
+			p:    with(func(p *Params) { p.To = at(60, 0) }),
+			cols: []string{"endpoint_id", "endpoint_tenant", "last_hour_total", "last_hour_delivered", "day_before_total", "day_before_delivered", "last_hour_success_pct", "day_before_success_pct", "drop_pct_points"},
+			want: []string{
+				"ep-d|t2|4|0|1|1|0|100|100",
+				"ep-b|t1|5|1|1|1|20|100|80",
+			},
+		},
+		{
+			query: "event_history", name: "retried, then dead-lettered",
+			p:    with(func(p *Params) { p.Event = "e-b1" }),
+			cols: []string{"endpoint_id", "attempt", "tier", "outcome", "skipped", "status_code", "error_class", "latency_ms", "started_at", "finished_at", "next_tier"},
+			want: []string{
+				"ep-b|1|events|retry|0|503|http_5xx|100|D 10:10:00|D 10:10:01|retry.30s",
+				"ep-b|2|retry.30s|retry|0|503|http_5xx|120|D 10:11:00|D 10:11:01|retry.2m",
+				"ep-b|3|retry.2m|dead_lettered|0|500|http_5xx|130|D 10:12:00|D 10:12:01|dlq",
+			},
+		},
+		{
+			query: "event_history", name: "skipped attempt",
+			p:    with(func(p *Params) { p.Event = "e-d1" }),
+			cols: []string{"attempt", "tier", "outcome", "skipped", "status_code", "error_class", "latency_ms"},
+			want: []string{
+				"1|events|retry|0|0|connection|3",
+				"2|retry.30s|dead_lettered|1|0|circuit_open|0",
+			},
+		},
+		{
+			query: "event_history", name: "unknown event",
+			p:    with(func(p *Params) { p.Event = "e-none" }),
+			cols: []string{"attempt"},
+			want: nil,
+		},
 	}
 }
 
@@ -370,12 +481,26 @@ func TestQueryPack(t *testing.T) {
 		}
 	}
 
+	t.Run("event history API", func(t *testing.T) {
+		got, err := EventHistory(ctx, conn, db, "e-c1", t0.Add(-time.Hour), t0.Add(2*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []EventAttempt{
+			{EndpointID: "ep-c", Attempt: 1, Tier: "events", Outcome: "retry", StatusCode: 429, ErrorClass: "http_429", LatencyMS: 40, StartedAt: at(20, 0), FinishedAt: at(20, 1), NextTier: "retry.30s"},
+			{EndpointID: "ep-c", Attempt: 2, Tier: "retry.30s", Outcome: "delivered", StatusCode: 200, LatencyMS: 60, StartedAt: at(21, 1), FinishedAt: at(21, 2)},
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("history of e-c1:\n got %+v\nwant %+v", got, want)
+		}
+	})
+
 	t.Run("summary", func(t *testing.T) {
 		s, err := Summary(ctx, conn, db)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(s, "delivered=14") || !strings.Contains(s, "dead_lettered=3") || !strings.Contains(s, "retry=6") {
+		if !strings.Contains(s, "delivered=17") || !strings.Contains(s, "dead_lettered=4") || !strings.Contains(s, "retry=6") {
 			t.Errorf("summary lacks the deduplicated counts per outcome:\n%s", s)
 		}
 	})

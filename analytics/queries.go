@@ -50,6 +50,7 @@ type Params struct {
 	Endpoint string    // {endpoint:String}, "" for all
 	Tenant   string    // {tenant:String}, "" for all
 	Limit    uint32    // {limit:UInt32}
+	Event    string    // {event:String}, an event id
 }
 
 // DefaultWindow is how far back queries look when Params.From is zero.
@@ -83,6 +84,7 @@ var paramTypes = map[string]string{
 	"endpoint": "String",
 	"tenant":   "String",
 	"limit":    "UInt32",
+	"event":    "String",
 }
 
 // literal renders a parameter as SQL.
@@ -103,6 +105,8 @@ func (p Params) literal(name string) (string, error) {
 		return quoteString(p.Tenant), nil
 	case "limit":
 		return strconv.FormatUint(uint64(p.Limit), 10), nil
+	case "event":
+		return quoteString(p.Event), nil
 	}
 	return "", fmt.Errorf("unknown parameter %q", name)
 }

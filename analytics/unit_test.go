@@ -3,6 +3,7 @@ package analytics
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ func TestQueryPackHeaders(t *testing.T) {
 			if q.Title == "" || q.Answers == "" {
 				t.Errorf("title %q answers %q: both must be set", q.Title, q.Answers)
 			}
-			if len(q.Params) == 0 || q.Params[0] != "db" {
+			if !slices.Contains(q.Params, "db") {
 				t.Errorf("params %v: the database must be a parameter", q.Params)
 			}
 			sql, err := q.Bind(Params{Database: "hl", From: time.Unix(1000, 0), To: time.Unix(2000, 0), Limit: 5})

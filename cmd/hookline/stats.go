@@ -3,11 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"text/tabwriter"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/hookline/hookline/analytics"
 )
@@ -20,8 +25,9 @@ func runStats(ctx context.Context, args []string) error {
 func stats(ctx context.Context, args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("stats", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: hookline stats [--clickhouse HOST:PORT] [--database NAME] [--endpoint ID] [--tenant T] [--since 1h] [--query NAME] [--json]")
-		fmt.Fprintln(fs.Output(), "Runs the core queries of the analyst pack (or one named query) and prints tables.")
+		fmt.Fprintln(fs.Output(), "usage: hookline stats [--clickhouse HOST:PORT] [--database NAME] [--endpoint ID] [--tenant T] [--since 1h] [--query NAME | --event ID] [--json]")
+		fmt.Fprintln(fs.Output(), "Runs the core queries of the analyst pack (or one named query) and prints tables;")
+		fmt.Fprintln(fs.Output(), "--event ID prints every attempt of one event instead, per endpoint.")
 		fs.PrintDefaults()
 	}
 	connOpts := clickhouseFlags(fs)
@@ -33,8 +39,14 @@ func stats(ctx context.Context, args []string, w io.Writer) error {
 	queryName := fs.String("query", "", "run only this query of the pack (see --list)")
 	list := fs.Bool("list", false, "list the queries of the pack and exit")
 	asJSON := fs.Bool("json", false, "print JSON instead of tables")
+	event := fs.String("event", "", "print every attempt of this event `id` per endpoint (the event_history query); --since defaults to "+eventWindow.String()+" with it")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	sinceSet := false
+	fs.Visit(func(f *flag.Flag) { sinceSet = sinceSet || f.Name == "since" })
+	if *event != "" && !sinceSet {
+		*since = eventWindow
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -46,6 +58,9 @@ func stats(ctx context.Context, args []string, w io.Writer) error {
 	}
 	if *list {
 		return listQueries(w)
+	}
+	if *event != "" && *queryName != "" {
+		return errors.New("stats: --event and --query: give one")
 	}
 	queries, err := selectQueries(*queryName)
 	if err != nil {
@@ -61,6 +76,9 @@ func stats(ctx context.Context, args []string, w io.Writer) error {
 	}
 	defer conn.Close()
 	now := time.Now()
+	if *event != "" {
+		return eventHistory(ctx, w, conn, *db, *event, now.Add(-*since), now.Add(time.Minute), *asJSON)
+	}
 	p := analytics.Params{
 		Database: *db,
 		From:     now.Add(-*since),
@@ -96,6 +114,48 @@ func stats(ctx context.Context, args []string, w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// eventWindow is how far back stats --event looks unless --since says.
+const eventWindow = 30 * 24 * time.Hour
+
+// eventHistory prints every attempt of one event, grouped by endpoint.
+func eventHistory(ctx context.Context, w io.Writer, conn driver.Conn, db, event string, from, to time.Time, asJSON bool) error {
+	attempts, err := analytics.EventHistory(ctx, conn, db, event, from, to)
+	if err != nil {
+		return fmt.Errorf("stats: %w", err)
+	}
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Event    string                   `json:"event_id"`
+			Attempts []analytics.EventAttempt `json:"attempts"`
+		}{event, append([]analytics.EventAttempt{}, attempts...)})
+	}
+	if len(attempts) == 0 {
+		fmt.Fprintf(w, "event %s: no attempts in %s since %s\n", event, db, from.UTC().Format(time.RFC3339))
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	endpoint := ""
+	for _, a := range attempts {
+		if a.EndpointID != endpoint {
+			if endpoint != "" {
+				fmt.Fprintln(tw)
+			}
+			endpoint = a.EndpointID
+			fmt.Fprintf(tw, "event %s to endpoint %s\n", event, endpoint)
+			fmt.Fprintln(tw, "attempt\ttier\toutcome\tstatus\terror_class\tlatency_ms\tstarted_at\tnext\terror")
+		}
+		status := strconv.Itoa(int(a.StatusCode))
+		if a.Skipped {
+			status = "skipped"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\n", a.Attempt, a.Tier, a.Outcome, status, dash(a.ErrorClass),
+			a.LatencyMS, a.StartedAt.Format("2006-01-02 15:04:05.999"), dash(a.NextTier), a.Error)
+	}
+	return tw.Flush()
 }
 
 // selectQueries returns the named query, or the core ones when name is "".
