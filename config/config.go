@@ -175,6 +175,10 @@ type Config struct {
 	// TokenBurst is how many requests a token may make at once above its
 	// rate.
 	TokenBurst int `yaml:"token_burst"`
+	// InsecureNoAuth lets the API listen on a non-loopback address with no
+	// tokens configured, open to whoever can reach it. Without it, that
+	// configuration is refused.
+	InsecureNoAuth bool `yaml:"insecure_no_auth"`
 
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`

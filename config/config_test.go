@@ -75,7 +75,16 @@ func TestValidate(t *testing.T) {
 		{"broker port zero", func(c *Config) { c.Brokers = []string{"k1:0"} }, "brokers[0]: invalid port"},
 		{"embedded without data dir", func(c *Config) { c.DataDir = " " }, "data_dir: must not be empty"},
 		{"bad kafka listen", func(c *Config) { c.KafkaListen = "localhost" }, "kafka_listen: want host:port"},
-		{"listen any port", func(c *Config) { c.Listen = ":0"; c.MetricsListen = ":0" }, ""},
+		{"listen any port", func(c *Config) { c.Listen = ":0"; c.MetricsListen = ":0"; c.InsecureNoAuth = true }, ""},
+		{"open API on all interfaces", func(c *Config) { c.Listen = ":8080" }, "listen: :8080 is reachable from other hosts"},
+		{"open API on a public address", func(c *Config) { c.Listen = "10.1.2.3:8080" }, "listen: 10.1.2.3:8080 is reachable from other hosts"},
+		{"API on all interfaces with tokens", func(c *Config) {
+			c.Listen = "0.0.0.0:8080"
+			c.Tokens = []Token{{Hash: HashToken("t"), Scopes: []string{ScopeIngest}}}
+		}, ""},
+		{"open API on localhost", func(c *Config) { c.Listen = "localhost:8080" }, ""},
+		{"open API on IPv6 loopback", func(c *Config) { c.Listen = "[::1]:8080" }, ""},
+		{"open API on 127.0.0.2", func(c *Config) { c.Listen = "127.0.0.2:8080" }, ""},
 		{"partitions zero", func(c *Config) { c.Partitions = 0 }, "partitions: must be between 1 and 10000"},
 		{"partitions too many", func(c *Config) { c.Partitions = 10001 }, "partitions: must be between 1 and 10000"},
 		{"replication zero", func(c *Config) { c.ReplicationFactor = 0 }, "replication_factor: must be -1"},

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/hookline/hookline/ingest"
@@ -37,7 +38,17 @@ func (c Config) validateHTTP() []error {
 	if c.HTTPMaxConnections < 1 {
 		bad("http_max_connections", "must be at least 1, got %d", c.HTTPMaxConnections)
 	}
+	if len(c.Tokens) == 0 && !c.InsecureNoAuth && !c.ListenIsLoopback() {
+		bad("listen", "%s is reachable from other hosts, and with no tokens configured anyone who can connect may send events and manage endpoints; configure tokens, listen on 127.0.0.1, or set insecure_no_auth", c.Listen)
+	}
 	return errs
+}
+
+// ListenIsLoopback reports whether the API listens on loopback only
+// (127.0.0.0/8, ::1 or localhost), so only this host can reach it.
+func (c Config) ListenIsLoopback() bool {
+	host, _, err := net.SplitHostPort(c.Listen)
+	return err == nil && ingest.IsLoopbackHost(host)
 }
 
 // ServerLimits are the limits of every HTTP listener.

@@ -212,6 +212,7 @@ var fields = []field{
 	bind("tokens", "comma-separated API tokens `sha256hex:scope+scope[:tenant+tenant[:name]]`, scopes ingest and admin", func(c *Config) *[]Token { return &c.Tokens }, parseTokens, formatTokens),
 	float("token_rate_limit", "requests per second each API token may make; 0 is unlimited", func(c *Config) *float64 { return &c.TokenRateLimit }),
 	integer("token_burst", "requests an API token may make at once above token_rate_limit", func(c *Config) *int { return &c.TokenBurst }),
+	boolean("insecure_no_auth", "let the API listen on a non-loopback address without tokens, open to anyone who can reach it", func(c *Config) *bool { return &c.InsecureNoAuth }),
 	duration("http_read_header_timeout", "how long an HTTP client may take to send a request's headers", func(c *Config) *time.Duration { return &c.HTTPReadHeaderTimeout }),
 	duration("http_read_timeout", "how long an HTTP client may take to send a whole request, body included", func(c *Config) *time.Duration { return &c.HTTPReadTimeout }),
 	duration("http_write_timeout", "how long an HTTP request may take from the end of its headers to the end of its answer", func(c *Config) *time.Duration { return &c.HTTPWriteTimeout }),

@@ -66,6 +66,7 @@ func FuzzIngestJSON(f *testing.F) {
 			path = "/v1/events/batch"
 		}
 		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", "application/json")
 		w := httptest.NewRecorder()
 		s.Handler().ServeHTTP(w, req)
 		switch {

@@ -72,6 +72,11 @@ type Config struct {
 	Tokens []Token
 	// RateLimit applies to each token separately.
 	RateLimit RateLimit
+	// LoopbackOnly refuses requests whose Host header does not name a
+	// loopback address (localhost, 127.0.0.1, [::1]): set it when the API
+	// listens on loopback, so a web page whose name resolves to 127.0.0.1
+	// (DNS rebinding) cannot reach it from a browser.
+	LoopbackOnly bool
 }
 
 // Server is the ingest HTTP API.
@@ -129,9 +134,12 @@ func New(cfg Config) (*Server, error) {
 
 	// Each route checks its own scope, inside the mux, so that observe still
 	// sees the pattern that served the request.
-	guard := func(_ Scope, h http.HandlerFunc) http.Handler { return h }
+	// Writes must say they are JSON, token or not: a browser cannot send
+	// that cross-site without a CORS preflight, which is never granted.
+	guard := func(_ Scope, h http.HandlerFunc) http.Handler { return requireJSON(h) }
 	if len(cfg.Tokens) > 0 {
-		guard = newAuth(cfg.Tokens, cfg.RateLimit, cfg.Now).wrap
+		a := newAuth(cfg.Tokens, cfg.RateLimit, cfg.Now)
+		guard = func(scope Scope, h http.HandlerFunc) http.Handler { return a.wrap(scope, requireJSON(h).ServeHTTP) }
 	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/events", guard(ScopeIngest, s.postEvent))
@@ -152,7 +160,11 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route", "")
 	})
-	s.handler = s.observe(mux)
+	var h http.Handler = mux
+	if cfg.LoopbackOnly {
+		h = loopbackHostOnly(h)
+	}
+	s.handler = s.observe(h)
 	return s, nil
 }
 

@@ -147,6 +147,7 @@ type response struct {
 func do(t *testing.T, h http.Handler, method, path, body string, header ...string) response {
 	t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -260,11 +261,76 @@ func TestPostEventRejects(t *testing.T) {
 	}
 }
 
-func TestContentTypeIsTolerated(t *testing.T) {
-	h := newEnv(t).server(t, nil).Handler()
-	res := do(t, h, "POST", "/v1/events", `{"type":"t","endpoint_id":"ep_1","payload":{}}`, "Content-Type", "text/plain")
-	if res.status != http.StatusAccepted {
-		t.Fatalf("answer %d %s, want 202", res.status, res.raw)
+// Every write must be sent as JSON; a cross-site form post or no-cors
+// fetch (text/plain, form types, none) is refused with 415 before it does
+// anything, with and without tokens.
+func TestWritesNeedJSONContentType(t *testing.T) {
+	e := newEnv(t)
+	open := e.server(t, nil).Handler()
+	guarded := e.server(t, func(c *Config) { c.Tokens = []Token{token("p", "tok", nil, ScopeIngest, ScopeAdmin)} }).Handler()
+	event := `{"type":"t","endpoint_id":"ep_1","payload":{}}`
+	for _, tt := range []struct {
+		name, method, path, body, contentType string
+		want                                  int
+	}{
+		{"json", "POST", "/v1/events", event, "application/json", http.StatusAccepted},
+		{"json with charset", "POST", "/v1/events", event, "application/json; charset=utf-8", http.StatusAccepted},
+		{"text/plain", "POST", "/v1/events", event, "text/plain", http.StatusUnsupportedMediaType},
+		{"form", "POST", "/v1/events", event, "application/x-www-form-urlencoded", http.StatusUnsupportedMediaType},
+		{"none", "POST", "/v1/events", event, "", http.StatusUnsupportedMediaType},
+		{"batch as text", "POST", "/v1/events/batch", `{"events":[` + event + `]}`, "text/plain", http.StatusUnsupportedMediaType},
+		{"create endpoint as form", "POST", "/v1/endpoints", `{"url":"https://example.com/x"}`, "multipart/form-data; boundary=x", http.StatusUnsupportedMediaType},
+		{"patch as text", "PATCH", "/v1/endpoints/ep_1", `{"enabled":false}`, "text/plain", http.StatusUnsupportedMediaType},
+		{"rotate without a body or type", "POST", "/v1/endpoints/ep_1/rotate-secret", ``, "", http.StatusUnsupportedMediaType},
+		{"get needs none", "GET", "/v1/endpoints/ep_1", ``, "", http.StatusOK},
+	} {
+		for name, h := range map[string]http.Handler{"no tokens": open, "tokens": guarded} {
+			t.Run(tt.name+"/"+name, func(t *testing.T) {
+				res := do(t, h, tt.method, tt.path, tt.body, "Content-Type", tt.contentType, "Authorization", "Bearer tok")
+				if res.status != tt.want {
+					t.Fatalf("%s %s as %q = %d %s, want %d", tt.method, tt.path, tt.contentType, res.status, res.raw, tt.want)
+				}
+				if tt.want == http.StatusUnsupportedMediaType && res.str("field") != "Content-Type" {
+					t.Fatalf("415 does not name Content-Type: %s", res.raw)
+				}
+			})
+		}
+	}
+	if n := len(e.records(t)); n != 4 {
+		t.Fatalf("%d records written, want only the 4 JSON posts", n)
+	}
+	if ep, _ := e.registry.Get("ep_1"); !ep.Enabled {
+		t.Fatal("a text/plain PATCH disabled the endpoint")
+	}
+}
+
+// On loopback, only requests for a loopback name are served: a page whose
+// name resolves to 127.0.0.1 (DNS rebinding) cannot reach the API.
+func TestLoopbackHostOnly(t *testing.T) {
+	h := newEnv(t).server(t, func(c *Config) { c.LoopbackOnly = true }).Handler()
+	for _, tt := range []struct {
+		host string
+		want int
+	}{
+		{"127.0.0.1:8080", http.StatusOK},
+		{"localhost:8080", http.StatusOK},
+		{"LOCALHOST", http.StatusOK},
+		{"[::1]:8080", http.StatusOK},
+		{"127.0.0.2", http.StatusOK},
+		{"evil.example:8080", http.StatusForbidden},
+		{"127.0.0.1.nip.io:8080", http.StatusForbidden},
+		{"10.0.0.5:8080", http.StatusForbidden},
+		{"", http.StatusForbidden},
+	} {
+		t.Run(tt.host, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/v1/endpoints", nil)
+			req.Host = tt.host
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.want {
+				t.Fatalf("Host %q = %d %s, want %d", tt.host, rec.Code, rec.Body.String(), tt.want)
+			}
+		})
 	}
 }
 

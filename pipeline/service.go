@@ -181,6 +181,7 @@ func (s *Service) Run(ctx context.Context) error {
 		Metrics:           s.opts.Registry,
 		Tokens:            apiTokens(cfg.Tokens),
 		RateLimit:         ingest.RateLimit{Rate: cfg.TokenRateLimit, Burst: cfg.TokenBurst},
+		LoopbackOnly:      cfg.ListenIsLoopback(),
 	})
 	if err != nil {
 		return err
@@ -190,6 +191,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	if len(cfg.Tokens) == 0 {
 		s.log.Warn("no API tokens configured: the ingest and admin API accepts every request; configure tokens (see docs/security.md)", "listen", cfg.Listen)
+		if !cfg.ListenIsLoopback() {
+			s.log.Warn("INSECURE: insecure_no_auth is on and the API listens beyond loopback without tokens: anyone who can reach it may send events and manage endpoints", "listen", cfg.Listen)
+		}
 	}
 	ingestLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
