@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/hookline/hookline/ingest"
 )
 
 // Embedded is the single-node development Kafka broker that hookline runs
@@ -22,6 +26,8 @@ import (
 type Embedded struct {
 	cluster *kfake.Cluster
 	addrs   []string
+	dir     string
+	logger  *slog.Logger
 	once    sync.Once
 }
 
@@ -56,6 +62,20 @@ func StartEmbedded(listen, dataDir string, partitions int32, logger *slog.Logger
 		return nil, errors.New("embedded kafka broker: data directory must not be empty")
 	}
 	dir := filepath.Join(dataDir, "kafka")
+	// The log holds every event and, without a secret_key, every signing
+	// secret. kfake makes its directories 0755 and its files 0644 and takes
+	// no mode, so the broker's directory is made 0700 before it starts:
+	// nothing under it is reachable by other users. A data directory that
+	// does not exist yet is created 0700 too; one that does keeps its mode.
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded kafka broker: create data directory: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded kafka broker: create data directory: %w", err)
+	}
+	if err := makePrivate(dir); err != nil {
+		return nil, fmt.Errorf("embedded kafka broker: make %s private: %w", dir, err)
+	}
 
 	cluster, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
@@ -88,9 +108,13 @@ func StartEmbedded(listen, dataDir string, partitions int32, logger *slog.Logger
 	if err != nil {
 		return nil, fmt.Errorf("start embedded kafka broker on %s (data in %s): %w", listen, dir, err)
 	}
-	e := &Embedded{cluster: cluster, addrs: cluster.ListenAddrs()}
+	e := &Embedded{cluster: cluster, addrs: cluster.ListenAddrs(), dir: dir, logger: logger}
 	logger.Warn("embedded single-node development Kafka broker (kfake); use --brokers for production",
 		"addr", e.addrs[0], "data_dir", dir)
+	if !ingest.IsLoopbackHost(host) {
+		logger.Warn("INSECURE: the embedded kafka broker listens beyond loopback and has no authentication: whoever reaches it reads and writes every topic, endpoint secrets included; keep kafka_listen on 127.0.0.1",
+			"kafka_listen", listen)
+	}
 	return e, nil
 }
 
@@ -106,7 +130,38 @@ func (e *Embedded) Addrs() []string {
 // holds back read-committed consumers until it times out. Close is safe to
 // call more than once.
 func (e *Embedded) Close() {
-	e.once.Do(e.cluster.Close)
+	e.once.Do(func() {
+		e.cluster.Close()
+		// The modes of what kfake wrote say private too, not only the
+		// directory around them.
+		if err := makePrivate(e.dir); err != nil {
+			e.logger.Warn("embedded kafka broker: make data private", "data_dir", e.dir, "err", err)
+		}
+	})
+}
+
+// makePrivate makes dir and every directory under it 0700 and every file
+// 0600.
+func makePrivate(dir string) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		mode := fs.FileMode(0o600)
+		if d.IsDir() {
+			mode = 0o700
+		} else if !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if info.Mode().Perm() == mode {
+			return nil
+		}
+		return os.Chmod(path, mode)
+	})
 }
 
 // advertise makes the broker advertise a dialable address when it listens

@@ -230,9 +230,12 @@ func TestEmbeddedListenAndDefaults(t *testing.T) {
 	}
 
 	out := logs.String()
-	if strings.Count(out, "level=WARN") != 1 || !strings.Contains(out, "embedded single-node development Kafka broker (kfake); use --brokers for production") ||
-		!strings.Contains(out, "addr="+addr) || !strings.Contains(out, "data_dir="+dir) {
-		t.Errorf("want exactly one warning naming the address and data dir, got:\n%s", out)
+	// Two warnings: a development broker, and one reachable beyond
+	// loopback without authentication.
+	if strings.Count(out, "level=WARN") != 2 || !strings.Contains(out, "embedded single-node development Kafka broker (kfake); use --brokers for production") ||
+		!strings.Contains(out, "addr="+addr) || !strings.Contains(out, "data_dir="+dir) ||
+		!strings.Contains(out, "INSECURE: the embedded kafka broker listens beyond loopback and has no authentication") {
+		t.Errorf("want a warning naming the address and data dir, and one that the port is open, got:\n%s", out)
 	}
 	if strings.Contains(out, "level=INFO") || strings.Contains(out, "level=DEBUG") {
 		t.Errorf("kfake's per-request logs leaked into the log:\n%s", out)
