@@ -51,8 +51,12 @@ type AuditRecord struct {
 	ReplayID string `json:"replay_id"`
 	// Kind is started, resumed, progress or finished.
 	Kind string `json:"kind"`
-	// Operator ran the run that wrote this record.
+	// Operator ran the run that wrote this record, by the name they gave
+	// (--operator, default $USER): self-declared, not authenticated.
 	Operator string `json:"operator"`
+	// KafkaUser is the SASL user that run authenticated to Kafka as, when
+	// SASL was configured: the identity the brokers checked.
+	KafkaUser string `json:"kafka_user,omitempty"`
 	// StartedAt is when the replay's first run started; At is when this
 	// record was written.
 	StartedAt time.Time `json:"started_at"`

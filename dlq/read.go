@@ -45,6 +45,11 @@ type Config struct {
 	// TenantOf returns an endpoint's tenant, for pairs whose event names
 	// the endpoint directly; nil leaves their tenant empty.
 	TenantOf func(endpointID string) string
+	// KafkaUser is the SASL user the clients authenticate as, when SASL is
+	// configured. Replays record it in the audit trail beside the
+	// operator's self-declared name: it is the identity the brokers
+	// checked.
+	KafkaUser string
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 	// Now defaults to time.Now.

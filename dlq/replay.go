@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -43,12 +46,37 @@ var ErrReplayMismatch = errors.New("replay id already used with other settings")
 
 var replayIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
+// MaxOperatorLen bounds the operator name of a replay.
+const MaxOperatorLen = 128
+
+// CheckOperator checks a replay's operator name: 1 to MaxOperatorLen bytes
+// of printable characters, no leading or trailing space. It is printed in
+// audit listings and stored in ClickHouse, so control characters (terminal
+// escapes, newlines that forge lines) and invisible ones are refused.
+func CheckOperator(op string) error {
+	switch {
+	case op == "":
+		return errors.New("is empty")
+	case len(op) > MaxOperatorLen:
+		return fmt.Errorf("is longer than %d bytes", MaxOperatorLen)
+	case !utf8.ValidString(op):
+		return errors.New("is not valid UTF-8")
+	case strings.TrimSpace(op) != op:
+		return errors.New("has leading or trailing space")
+	case strings.ContainsFunc(op, func(r rune) bool { return !unicode.IsPrint(r) }):
+		return errors.New("may contain only printable characters")
+	}
+	return nil
+}
+
 // ReplayOptions configure a replay.
 type ReplayOptions struct {
 	// ID names the replay. A replay run again with an ID found in the
 	// audit topic resumes where it stopped. Empty generates one.
 	ID string
-	// Operator is who runs the replay, for the audit trail; required.
+	// Operator is who runs the replay, for the audit trail; required. It
+	// is self-declared: 1 to MaxOperatorLen printable characters (see
+	// CheckOperator). The audit trail also records Config.KafkaUser.
 	Operator string
 	// Target defaults to TargetEvents, or to the stored target on resume.
 	Target Target
@@ -140,6 +168,8 @@ func (c *Client) Replay(ctx context.Context, o ReplayOptions) (ReplayResult, err
 		return res, fmt.Errorf("replay id %q: use 1 to 128 letters, digits, '.', '_' or '-'", o.ID)
 	case o.Operator == "":
 		return res, errors.New("replay: the operator is required for the audit trail (--operator, or $USER)")
+	case CheckOperator(o.Operator) != nil:
+		return res, fmt.Errorf("replay: operator %q: %w", o.Operator, CheckOperator(o.Operator))
 	case o.Target != "" && o.Target != TargetEvents && o.Target != TargetRetry:
 		return res, fmt.Errorf("replay: target %q: want %q or %q", o.Target, TargetEvents, TargetRetry)
 	case !(o.Rate >= 0):
@@ -194,6 +224,7 @@ func (c *Client) Replay(ctx context.Context, o ReplayOptions) (ReplayResult, err
 		r.o = o
 		r.audit = *prior
 		r.audit.Kind, r.audit.Operator, r.audit.At, r.audit.Error = KindResumed, o.Operator, now, ""
+		r.audit.KafkaUser = c.cfg.KafkaUser
 		r.audit.Rate = o.Rate
 		res.Resumed = true
 	} else {
@@ -206,7 +237,7 @@ func (c *Client) Replay(ctx context.Context, o ReplayOptions) (ReplayResult, err
 			return res, err
 		}
 		r.audit = AuditRecord{
-			ReplayID: o.ID, Kind: KindStarted, Operator: o.Operator, StartedAt: now, At: now,
+			ReplayID: o.ID, Kind: KindStarted, Operator: o.Operator, KafkaUser: c.cfg.KafkaUser, StartedAt: now, At: now,
 			Target: o.Target, DLQTopic: c.cfg.Topics.DLQ, Filter: o.Filter, Rate: o.Rate,
 			Ends: map[int32]int64{}, Next: map[int32]int64{},
 		}

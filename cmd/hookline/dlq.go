@@ -42,7 +42,9 @@ end as of the start: it disturbs nothing and streams, however deep the DLQ.
              --rate N            at most N records per second
              --replay-id ID      name the replay; the same ID again resumes an
                                  interrupted replay and sends nothing twice
-             --operator NAME     who replays, for the audit trail (default $USER)
+             --operator NAME     who replays, for the audit trail (default $USER);
+                                 self-declared, so with SASL the audit also
+                                 records the Kafka user
   replays  every replay from the audit trail: who, when, what, how many, outcome
 
 Filters of list, stats and replay (a comma-separated list matches any value):
@@ -167,6 +169,9 @@ func runDLQ(ctx context.Context, args []string) error {
 		if strings.TrimSpace(*operator) == "" {
 			return errors.New("--operator: required for the audit trail (or set $USER)")
 		}
+		if err := dlq.CheckOperator(*operator); err != nil {
+			return fmt.Errorf("--operator %q: %w", *operator, err)
+		}
 	}
 
 	cl, secure, set, err := connect(cfg)
@@ -176,6 +181,10 @@ func runDLQ(ctx context.Context, args []string) error {
 	defer cl.Close()
 	seeds, _ := cl.OptValue(kgo.SeedBrokers).([]string)
 	dcfg := dlq.Config{Brokers: seeds, ClientOpts: secure, Topics: set, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	if !cfg.Embedded() && cfg.SASLMechanism() != "" {
+		// The brokers checked this name; --operator is only declared.
+		dcfg.KafkaUser = cfg.KafkaSASLUsername
+	}
 	if sub != "replays" && sub != "generate" {
 		reg := endpoints.NewRegistry(cl, set.Endpoints, slog.New(slog.DiscardHandler))
 		runCtx, cancel := context.WithCancel(ctx)
@@ -286,12 +295,12 @@ func dlqList(ctx context.Context, d *dlq.Client, f dlq.Filter, asJSON bool, out 
 // shown is everything `dlq show` prints about one record.
 type shown struct {
 	dlq.Summary
-	Key        string            `json:"key"`
-	Headers    map[string]string `json:"headers"`
-	Payload    json.RawMessage   `json:"value,omitempty"`
-	RawValue   string            `json:"raw_value,omitempty"`
-	History    []dlq.AttemptRow  `json:"attempt_history,omitempty"`
-	HistoryErr string            `json:"attempt_history_error,omitempty"`
+	Key        string                   `json:"key"`
+	Headers    map[string]string        `json:"headers"`
+	Payload    json.RawMessage          `json:"value,omitempty"`
+	RawValue   string                   `json:"raw_value,omitempty"`
+	History    []analytics.EventAttempt `json:"attempt_history,omitempty"`
+	HistoryErr string                   `json:"attempt_history_error,omitempty"`
 }
 
 func dlqShow(ctx context.Context, d *dlq.Client, cfg config.Config, ref string, asJSON bool, out *bufio.Writer) error {
@@ -299,19 +308,20 @@ func dlqShow(ctx context.Context, d *dlq.Client, cfg config.Config, ref string, 
 	if err != nil {
 		return err
 	}
-	var history func(eventID, endpointID string) ([]dlq.AttemptRow, error)
+	var history func(eventID, endpointID string) ([]analytics.EventAttempt, error)
 	if cfg.ClickHouse != "" {
 		if err := analytics.CheckDatabaseName(cfg.ClickHouseDatabase); err != nil {
 			return err
 		}
-		table := cfg.ClickHouseDatabase + "." + analytics.TableAttempts
 		conn, err := analytics.Open(ctx, analytics.ConnOptionsFrom(cfg))
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		history = func(eventID, endpointID string) ([]dlq.AttemptRow, error) {
-			return dlq.AttemptHistory(ctx, conn, table, eventID, endpointID)
+		// The pack's event_history query, over all time, of this pair.
+		history = func(eventID, endpointID string) ([]analytics.EventAttempt, error) {
+			all, err := analytics.EventHistory(ctx, conn, cfg.ClickHouseDatabase, eventID, time.Unix(0, 0), time.Now().Add(time.Minute))
+			return slices.DeleteFunc(all, func(a analytics.EventAttempt) bool { return a.EndpointID != endpointID }), err
 		}
 	}
 	for i, e := range entries {
@@ -443,6 +453,9 @@ func dlqReplays(ctx context.Context, d *dlq.Client, asJSON bool, out *bufio.Writ
 		a := r.Latest
 		fmt.Fprintf(out, "%-28s  %-12s  %-20s  %-6s  %-11s  %8d  %8d  %4d  %s\n",
 			printable(a.ReplayID), printable(a.Operator), stamp(a.StartedAt), a.Target, a.Outcome, a.Matched, a.Sent, a.Runs, printable(a.Filter.String()))
+		if a.KafkaUser != "" {
+			fmt.Fprintf(out, "    kafka user: %s\n", printable(a.KafkaUser))
+		}
 		if a.Error != "" {
 			fmt.Fprintf(out, "    last error: %s\n", printable(a.Error))
 		}
