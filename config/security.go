@@ -10,6 +10,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/hookline/hookline/processors"
 )
 
 // API token scopes.
@@ -158,6 +160,13 @@ func (c Config) SecretKeys() ([][]byte, error) {
 		return keys, nil
 	}
 	return nil, nil
+}
+
+// Destinations is the SSRF policy of deliveries, and of the endpoint URLs
+// accepted at registration: allow_private_destinations and
+// allow_destinations.
+func (c Config) Destinations() processors.DestinationPolicy {
+	return processors.DestinationPolicy{AllowPrivate: c.AllowPrivateDestinations, Allow: c.DestinationAllowlist()}
 }
 
 // DestinationAllowlist returns allow_destinations parsed (Validate has

@@ -115,6 +115,10 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("the token may not manage endpoints of tenant %q", e.Tenant), "tenant")
 		return
 	}
+	if err := s.cfg.Destinations.CheckURL(e.URL); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error(), "url")
+		return
+	}
 	e.Secrets = []string{req.Secret}
 	if req.Secret == "" {
 		scheme := req.Scheme
@@ -237,6 +241,12 @@ func (s *Server) patchEndpoint(w http.ResponseWriter, r *http.Request) {
 	if req.Tenant != nil && !allowedTenant(r.Context(), *req.Tenant) {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("the token may not manage endpoints of tenant %q", *req.Tenant), "tenant")
 		return
+	}
+	if req.URL != nil {
+		if err := s.cfg.Destinations.CheckURL(*req.URL); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error(), "url")
+			return
+		}
 	}
 	err := s.cfg.Registry.Update(r.Context(), id, func(e *endpoints.Endpoint) error {
 		patch(&e.URL, req.URL)

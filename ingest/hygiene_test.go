@@ -47,3 +47,34 @@ func TestControlCharactersAreRefused(t *testing.T) {
 		t.Fatalf("%d records written, want only the printable one", n)
 	}
 }
+
+// An endpoint URL naming a refused address literally is refused when it is
+// registered, as its deliveries would be; the development flag and the
+// allowlist admit it.
+func TestEndpointURLToARefusedAddress(t *testing.T) {
+	e := newEnv(t)
+	strict := e.server(t, nil).Handler()
+	dev := e.server(t, func(c *Config) { c.Destinations.AllowPrivate = true }).Handler()
+	for _, tt := range []struct {
+		name, method, path, body string
+		h                        http.Handler
+		want                     int
+	}{
+		{"loopback", "POST", "/v1/endpoints", `{"id":"ep_lo","url":"http://127.0.0.1:6379/"}`, strict, http.StatusBadRequest},
+		{"metadata", "POST", "/v1/endpoints", `{"id":"ep_md","url":"http://169.254.169.254/latest/meta-data/"}`, strict, http.StatusBadRequest},
+		{"patched to loopback", "PATCH", "/v1/endpoints/ep_1", `{"url":"http://[::1]/x"}`, strict, http.StatusBadRequest},
+		{"public", "POST", "/v1/endpoints", `{"id":"ep_pub","url":"https://8.8.8.8/hook"}`, strict, http.StatusCreated},
+		{"host name, judged when dialed", "POST", "/v1/endpoints", `{"id":"ep_name","url":"https://localhost/hook"}`, strict, http.StatusCreated},
+		{"development", "POST", "/v1/endpoints", `{"id":"ep_dev","url":"http://127.0.0.1:9000/hook"}`, dev, http.StatusCreated},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := do(t, tt.h, tt.method, tt.path, tt.body)
+			if res.status != tt.want || (tt.want == http.StatusBadRequest && (res.str("field") != "url" || !strings.Contains(res.str("error"), "allow_destinations"))) {
+				t.Fatalf("answer %d %s, want %d", res.status, res.raw, tt.want)
+			}
+		})
+	}
+	if ep, _ := e.registry.Get("ep_1"); ep.URL != "https://example.com/a" {
+		t.Fatalf("ep_1 was moved to %s", ep.URL)
+	}
+}

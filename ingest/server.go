@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookline/hookline/endpoints"
+	"github.com/hookline/hookline/processors"
 )
 
 // Defaults of Config.
@@ -77,6 +78,10 @@ type Config struct {
 	// listens on loopback, so a web page whose name resolves to 127.0.0.1
 	// (DNS rebinding) cannot reach it from a browser.
 	LoopbackOnly bool
+	// Destinations refuses endpoint URLs that name a refused address
+	// literally (http://127.0.0.1/...), with 400, as delivery would refuse
+	// them. The zero value is the safe default.
+	Destinations processors.DestinationPolicy
 }
 
 // Server is the ingest HTTP API.

@@ -182,6 +182,7 @@ func (s *Service) Run(ctx context.Context) error {
 		Tokens:            apiTokens(cfg.Tokens),
 		RateLimit:         ingest.RateLimit{Rate: cfg.TokenRateLimit, Burst: cfg.TokenBurst},
 		LoopbackOnly:      cfg.ListenIsLoopback(),
+		Destinations:      cfg.Destinations(),
 	})
 	if err != nil {
 		return err
@@ -266,10 +267,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 	cfg, set := s.cfg, env.Topics
-	sender := processors.NewSender(processors.SenderOptions{Destinations: processors.DestinationPolicy{
-		AllowPrivate: cfg.AllowPrivateDestinations,
-		Allow:        cfg.DestinationAllowlist(),
-	}})
+	sender := processors.NewSender(processors.SenderOptions{Destinations: cfg.Destinations()})
 	if cfg.AllowPrivateDestinations {
 		s.log.Warn("allow_private_destinations is on: deliveries may reach loopback, private and link-local addresses (cloud metadata included); for local development only")
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"syscall"
 )
 
@@ -134,6 +135,24 @@ func (p DestinationPolicy) Check(ip netip.Addr) error {
 		}
 	}
 	return fmt.Errorf("%w: %s is %s; allow it with allow_destinations, or allow_private_destinations for local development", ErrDestinationRefused, ip, why)
+}
+
+// CheckURL refuses an endpoint URL whose host is a literal IP address that
+// Check refuses, with an error wrapping ErrDestinationRefused: no delivery
+// to it could succeed, so it is better refused when the endpoint is
+// registered than dead-lettered later. A host name is judged when dialed
+// (Control), since what it resolves to can change; a URL that does not
+// parse is left to endpoint validation.
+func (p DestinationPolicy) CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	ip, err := netip.ParseAddr(u.Hostname())
+	if err != nil {
+		return nil
+	}
+	return p.Check(ip)
 }
 
 // Control is a net.Dialer Control function. It runs after name resolution,

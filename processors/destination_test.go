@@ -61,6 +61,37 @@ func TestDestinationPolicyRefusesEveryBlockedRange(t *testing.T) {
 	}
 }
 
+// An endpoint URL naming a refused address literally is refused at
+// registration; a host name is left to the dialer.
+func TestDestinationPolicyCheckURL(t *testing.T) {
+	allow := DestinationPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("10.1.2.0/24")}}
+	for _, tt := range []struct {
+		url    string
+		policy DestinationPolicy
+		ok     bool
+	}{
+		{"http://127.0.0.1:8080/hook", DestinationPolicy{}, false},
+		{"https://[::1]/hook", DestinationPolicy{}, false},
+		{"https://[fe80::1%25eth0]/hook", DestinationPolicy{}, false},
+		{"http://169.254.169.254/latest/meta-data/", DestinationPolicy{}, false},
+		{"http://[::ffff:0:7f00:1]/", DestinationPolicy{}, false},
+		{"http://10.1.2.3/hook", allow, true},
+		{"http://10.9.9.9/hook", allow, false},
+		{"http://127.0.0.1/hook", DestinationPolicy{AllowPrivate: true}, true},
+		{"https://8.8.8.8/hook", DestinationPolicy{}, true},
+		{"https://localhost/hook", DestinationPolicy{}, true}, // judged when dialed
+		{"https://hooks.example.com/in", DestinationPolicy{}, true},
+		{"::not a url", DestinationPolicy{}, true}, // left to validation
+	} {
+		t.Run(tt.url, func(t *testing.T) {
+			err := tt.policy.CheckURL(tt.url)
+			if tt.ok != (err == nil) || (err != nil && !errors.Is(err, ErrDestinationRefused)) {
+				t.Fatalf("CheckURL(%s) = %v, want ok %v", tt.url, err, tt.ok)
+			}
+		})
+	}
+}
+
 func TestDestinationPolicyTable(t *testing.T) {
 	allow := []netip.Prefix{netip.MustParsePrefix("10.1.2.0/24"), netip.MustParsePrefix("fd00:1::/32")}
 	tests := []struct {

@@ -166,6 +166,9 @@ func runEndpoints(ctx context.Context, args []string) error {
 			}
 		}
 		e.Secrets = []string{*secret}
+		if err := cfg.Destinations().CheckURL(e.URL); err != nil {
+			return fmt.Errorf("--url: %w", err)
+		}
 		if err := reg.Create(ctx, e); err != nil {
 			return err
 		}
@@ -187,6 +190,11 @@ func runEndpoints(ctx context.Context, args []string) error {
 		id, err := argID()
 		if err != nil {
 			return err
+		}
+		if set("url") {
+			if err := cfg.Destinations().CheckURL(*url); err != nil {
+				return fmt.Errorf("--url: %w", err)
+			}
 		}
 		err = reg.Update(ctx, id, func(e *endpoints.Endpoint) error {
 			if set("url") {
