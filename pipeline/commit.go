@@ -25,10 +25,25 @@ type flushPlan struct {
 }
 
 // plan picks the partition's completed records to commit: all of them, not
-// only the prefix, as long as the done set stays within its budget.
+// only the prefix, as long as the done set stays within its budget. The
+// completed prefix moves the watermark and costs no range; only records
+// completed above the new watermark do, counted after the ranges below it
+// are dropped. (Counting the prefix against the budget could keep the
+// watermark record itself back once the done set was full: a window full
+// of completed records, paused, that nothing would ever drain.)
 func (p *partition) plan() flushPlan {
 	fp := flushPlan{p: p, done: p.done.clone()}
-	for _, it := range p.items {
+	i := 0
+	for i < len(p.items) && p.items[i].done {
+		i++
+	}
+	fp.flushed = append(fp.flushed, p.items[:i]...)
+	fp.mark = p.next
+	if i < len(p.items) {
+		fp.mark = p.items[i].rec.Offset
+	}
+	fp.done.prune(fp.mark)
+	for _, it := range p.items[i:] {
 		if it.done && (fp.done.len() < maxDoneRanges || !fp.done.wouldSplit(it.rec.Offset)) {
 			fp.flushed = append(fp.flushed, it)
 			fp.done.add(it.rec.Offset)
@@ -36,11 +51,6 @@ func (p *partition) plan() flushPlan {
 		}
 		fp.keep = append(fp.keep, it)
 	}
-	fp.mark = p.next
-	if len(fp.keep) > 0 {
-		fp.mark = fp.keep[0].rec.Offset
-	}
-	fp.done.prune(fp.mark)
 	return fp
 }
 

@@ -2,7 +2,10 @@ package pipeline
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestDoneSetMatchesAPlainSet(t *testing.T) {
@@ -88,5 +91,48 @@ func TestCommitMetaReadsTheFirstFormat(t *testing.T) {
 	}
 	if got.outNext != nil || !got.done.contains(12) || !got.done.contains(14) || got.done.contains(15) {
 		t.Errorf("decoded %+v, want done [12,15) and no output offsets", got)
+	}
+}
+
+// Once the done set is full, the record at the watermark still commits when
+// it completes: it moves the watermark and costs no range. Offsets in a
+// transactional topic have gaps (commit markers), so the records above it
+// are not adjacent to it.
+func TestPlanCommitsTheWatermarkRecordWhenTheDoneSetIsFull(t *testing.T) {
+	p := &partition{next: 10_000}
+	// Completed records above the watermark, one range each.
+	for i := range maxDoneRanges {
+		p.done.add(int64(100 + 3*i))
+	}
+	rec := func(o int64) *kgo.Record { return &kgo.Record{Offset: o} }
+	w := &item{rec: rec(50), done: true}
+	above := &item{rec: rec(2000), done: true}
+	waiting := &item{rec: rec(60)}
+	p.items = []*item{w, waiting, above}
+
+	fp := p.plan()
+	if len(fp.flushed) == 0 || fp.flushed[0] != w {
+		t.Fatalf("the completed watermark record was kept back by a full done set")
+	}
+	if fp.mark != 60 {
+		t.Fatalf("mark %d, want 60 (the first record not completed)", fp.mark)
+	}
+	if fp.done.len() > maxDoneRanges {
+		t.Fatalf("done set has %d ranges, over the budget of %d", fp.done.len(), maxDoneRanges)
+	}
+	if slices.Contains(fp.flushed, waiting) {
+		t.Fatalf("a record not completed was flushed")
+	}
+	// With the budget used up, a completed record that needs a range of its
+	// own waits for the next commit.
+	if !slices.Contains(fp.keep, above) {
+		t.Fatalf("a record over the done set's budget was flushed")
+	}
+
+	waiting.done = true
+	p.items, p.done = []*item{waiting, above}, fp.done
+	fp = p.plan()
+	if fp.mark != p.next || len(fp.flushed) != 2 || fp.done.len() != 0 {
+		t.Fatalf("once every record completed: mark %d, %d flushed, %d ranges; want %d, 2, 0", fp.mark, len(fp.flushed), fp.done.len(), p.next)
 	}
 }
