@@ -19,11 +19,12 @@ func IsLoopbackHost(host string) bool {
 	return err == nil && ip.WithZone("").Unmap().IsLoopback()
 }
 
-// loopbackHostOnly refuses a request whose Host does not name a loopback
+// LoopbackHostOnly refuses a request whose Host does not name a loopback
 // address. A server on loopback is reached so by its own clients; another
 // Host means a browser was sent here by a page whose name now resolves to
-// 127.0.0.1 (DNS rebinding).
-func loopbackHostOnly(next http.Handler) http.Handler {
+// 127.0.0.1 (DNS rebinding). Config.LoopbackOnly puts it in front of the
+// API; serve puts it in front of a loopback metrics listener too.
+func LoopbackHostOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := r.Host
 		if h, _, err := net.SplitHostPort(host); err == nil {
@@ -31,7 +32,7 @@ func loopbackHostOnly(next http.Handler) http.Handler {
 		}
 		if !IsLoopbackHost(host) {
 			w.Header().Set("Connection", "close")
-			writeError(w, http.StatusForbidden, "this API listens on loopback and answers only requests for localhost or a loopback address", "Host")
+			writeError(w, http.StatusForbidden, "this server listens on loopback and answers only requests for localhost or a loopback address", "Host")
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -167,7 +167,7 @@ func New(cfg Config) (*Server, error) {
 	})
 	var h http.Handler = mux
 	if cfg.LoopbackOnly {
-		h = loopbackHostOnly(h)
+		h = LoopbackHostOnly(h)
 	}
 	s.handler = s.observe(h)
 	return s, nil

@@ -212,7 +212,13 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("metrics_listen: %s: %w", cfg.MetricsListen, err)
 	}
-	metricsSrv := limits.Server(s.healthMux(runners))
+	health := s.healthMux(runners)
+	if host, _, err := net.SplitHostPort(cfg.MetricsListen); err == nil && ingest.IsLoopbackHost(host) {
+		// No page in the operator's browser reads the metrics through a
+		// name that resolves to 127.0.0.1.
+		health = ingest.LoopbackHostOnly(health)
+	}
+	metricsSrv := limits.Server(health)
 	go func() {
 		if err := metricsSrv.Serve(limits.Listener(metricsLn)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("metrics server: %w", err)
