@@ -171,6 +171,9 @@ func (s *Service) Run(ctx context.Context) error {
 		}()
 	}
 
+	// Only an open API needs the Host check: a page cannot send a token it
+	// does not know, and a proxy on this host may pass its own Host.
+	openOnLoopback := cfg.ListenIsLoopback() && len(cfg.Tokens) == 0
 	ing, err := ingest.New(ingest.Config{
 		EventsTopic:       set.Events,
 		MaxPayloadBytes:   cfg.MaxPayloadBytes,
@@ -181,7 +184,7 @@ func (s *Service) Run(ctx context.Context) error {
 		Metrics:           s.opts.Registry,
 		Tokens:            apiTokens(cfg.Tokens),
 		RateLimit:         ingest.RateLimit{Rate: cfg.TokenRateLimit, Burst: cfg.TokenBurst},
-		LoopbackOnly:      cfg.ListenIsLoopback(),
+		LoopbackOnly:      openOnLoopback,
 		Destinations:      cfg.Destinations(),
 	})
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/hookline/hookline/config"
 )
 
 // serve on loopback answers only requests for a loopback name, on the API
@@ -47,5 +49,22 @@ func TestServeOnLoopbackRefusesForeignHostsAndFormPosts(t *testing.T) {
 	}
 	if eps := h.env.Registry.List(); len(eps) != 0 {
 		t.Fatalf("a refused post created %d endpoints", len(eps))
+	}
+
+	// With tokens the API serves any Host: a page cannot send a token it
+	// does not know, and a reverse proxy on this host may pass its own.
+	cfg := testConfig(t)
+	cfg.Tokens = []config.Token{{Name: "ops", Hash: config.HashToken("tok-ops"), Scopes: []string{config.ScopeAdmin}}}
+	h = start(t, cfg)
+	req, _ := http.NewRequest("GET", h.api+"/v1/endpoints", nil)
+	req.Host = "hooks.example.com"
+	req.Header.Set("Authorization", "Bearer tok-ops")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("with tokens, Host hooks.example.com = %s, want 200", resp.Status)
 	}
 }
