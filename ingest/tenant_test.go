@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/hookline/hookline/endpoints"
 	"github.com/hookline/hookline/envelope"
 )
@@ -159,6 +161,52 @@ func TestInvisibleEndpointLooksMissing(t *testing.T) {
 			}
 			if strings.Contains(hidden.raw, "globex\"") || strings.Contains(hidden.raw, "tenant \"") {
 				t.Fatalf("answer names the other tenant: %s", hidden.raw)
+			}
+		})
+	}
+}
+
+// Records without the hookline-tenant header (written before it existed,
+// or straight to Kafka) are filed at startup under their own tenant, or
+// their endpoint's: a retry after an upgrade is still a duplicate for that
+// tenant, and nobody else's.
+func TestDedupeRebuildOfUnstampedRecords(t *testing.T) {
+	e := newEnv(t)
+	twoTenants(t, e)
+	var recs []*kgo.Record
+	for _, ev := range []envelope.Event{
+		{ID: "old-1", Type: "t", EndpointID: "acme-ep", Payload: []byte("1")},
+		{ID: "old-2", Type: "t", Tenant: "globex", Payload: []byte("1")},
+	} {
+		r, err := envelope.Record(eventsTopic, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	s := twoTenantsServer(t, e)
+	if err := s.LoadIdempotency(ctx, e.producer); err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handler()
+	for _, tt := range []struct {
+		name, token, body string
+		dup               bool
+	}{
+		{"acme retries its endpoint's event", "tok-acme", `{"id":"old-1","type":"t","endpoint_id":"acme-ep","payload":1}`, true},
+		{"globex uses acme's id", "tok-globex", `{"id":"old-1","type":"t","endpoint_id":"globex-ep","payload":1}`, false},
+		{"globex retries its fan-out", "tok-globex", `{"id":"old-2","type":"t","tenant":"globex","payload":1}`, true},
+		{"acme uses globex's id", "tok-acme", `{"id":"old-2","type":"t","tenant":"acme","payload":1}`, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := do(t, h, "POST", "/v1/events", tt.body, as(tt.token)...)
+			if res.status != http.StatusAccepted || res.body["duplicate"] != tt.dup {
+				t.Fatalf("answer %d %s, want duplicate %v", res.status, res.raw, tt.dup)
 			}
 		})
 	}
