@@ -43,8 +43,9 @@ func (p *partition) plan() flushPlan {
 		fp.mark = p.items[i].rec.Offset
 	}
 	fp.done.prune(fp.mark)
+	budget := maxDoneRanges(max(p.next, fp.done.end()) - fp.mark)
 	for _, it := range p.items[i:] {
-		if it.done && (fp.done.len() < maxDoneRanges || !fp.done.wouldSplit(it.rec.Offset)) {
+		if it.done && (fp.done.len() < budget || !fp.done.wouldSplit(it.rec.Offset)) {
 			fp.flushed = append(fp.flushed, it)
 			fp.done.add(it.rec.Offset)
 			continue

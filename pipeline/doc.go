@@ -45,7 +45,7 @@
 // commits, in the same transaction, each partition's watermark (the first
 // record not completed) together with a done set: the offsets above the
 // watermark that are completed (commit metadata, "hl1:" and varint ranges,
-// at most maxDoneRanges ranges to fit Kafka's 4 KiB metadata limit). A
+// as many ranges as fit Kafka's 4 KiB metadata limit, maxDoneRanges). A
 // slow record therefore holds back neither the delivery nor the commit of
 // the records of other keys behind it; this is the technique of
 // Confluent's Parallel Consumer, made transactional.

@@ -21,10 +21,38 @@ type doneSet struct {
 
 type offsetRange struct{ from, to int64 }
 
-// maxDoneRanges bounds the metadata: Kafka's default offset.metadata.max.bytes
-// is 4096, a range costs at most 20 bytes before base64, and the outputs'
-// offsets take up to 10 bytes each.
-const maxDoneRanges = 140
+// doneRangeBytes is what the done set's ranges may take before base64 to
+// fit Kafka's default offset.metadata.max.bytes (4096): the "hl2:" prefix,
+// base64 (4 characters per 3 bytes), and room for the outputs id and up to
+// 7 outputs' offsets of 10 bytes each.
+const doneRangeBytes = (4096-len(commitMetaPrefix))*3/4 - 80
+
+// maxDoneRanges is how many ranges fit when every offset of the done set
+// lies within span of the watermark: a range is two varints (gap,
+// length), each at most span. A window of a few thousand offsets fits 747
+// ranges, offsets anywhere 166.
+func maxDoneRanges(span int64) int {
+	n := 1
+	for v := uint64(max(span, 1)); v >= 0x80; v >>= 7 {
+		n++
+	}
+	return doneRangeBytes / (2 * n)
+}
+
+// end is the offset after the last one in the set, 0 when empty.
+func (s *doneSet) end() int64 {
+	if len(s.ranges) == 0 {
+		return 0
+	}
+	return s.ranges[len(s.ranges)-1].to
+}
+
+// addRange inserts [from, to).
+func (s *doneSet) addRange(from, to int64) {
+	for o := from; o < to; o++ {
+		s.add(o)
+	}
+}
 
 func (s *doneSet) contains(o int64) bool {
 	i := sort.Search(len(s.ranges), func(i int) bool { return s.ranges[i].to > o })

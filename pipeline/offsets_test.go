@@ -48,13 +48,31 @@ func TestDoneSetIgnoresForeignMetadata(t *testing.T) {
 }
 
 func TestDoneSetStaysWithinTheMetadataBudget(t *testing.T) {
-	var s doneSet
-	for i := range int64(maxDoneRanges) {
-		s.add(1<<40 + 3*i)
+	outs := []int64{1 << 60, 1 << 60, 1 << 60, 1 << 60, 1 << 60, 1 << 60, 1 << 60}
+	for _, span := range []int64{10, 127, 128, 5000, 16383, 16384, 1 << 30, 1 << 40, 1 << 62} {
+		n := int64(maxDoneRanges(span))
+		n = min(n, span/2)
+		step := span / n
+		// Gaps as wide as the span allows, or one far gap and narrow ones.
+		layouts := map[string]func(i int64) int64{
+			"wide": func(i int64) int64 { return i*step + step - 1 },
+			"far":  func(i int64) int64 { return span - 2*n + 2*i },
+		}
+		for name, at := range layouts {
+			var s doneSet
+			for i := range n {
+				s.add(at(i))
+			}
+			if int64(s.len()) != n || s.end() > span {
+				t.Fatalf("span %d %s: built %d ranges ending at %d", span, name, s.len(), s.end())
+			}
+			if got := len(commitMeta{done: s, outNext: outs}.encode(0, 1<<32-1)); got > 4096 {
+				t.Fatalf("span %d %s: metadata of %d ranges and %d outputs is %d bytes, over Kafka's default 4096", span, name, n, len(outs), got)
+			}
+		}
 	}
-	outs := []int64{1 << 60, 1 << 60, 1 << 60, 1 << 60}
-	if n := len(commitMeta{done: s, outNext: outs}.encode(0, 1<<32-1)); n > 4096 {
-		t.Fatalf("metadata of %d ranges and %d outputs is %d bytes, over Kafka's default 4096", maxDoneRanges, len(outs), n)
+	if maxDoneRanges(1000) < 700 {
+		t.Fatalf("a window of 1000 offsets fits only %d ranges", maxDoneRanges(1000))
 	}
 }
 
@@ -101,12 +119,12 @@ func TestCommitMetaReadsTheFirstFormat(t *testing.T) {
 func TestPlanCommitsTheWatermarkRecordWhenTheDoneSetIsFull(t *testing.T) {
 	p := &partition{next: 10_000}
 	// Completed records above the watermark, one range each.
-	for i := range maxDoneRanges {
+	for i := range maxDoneRanges(p.next) {
 		p.done.add(int64(100 + 3*i))
 	}
 	rec := func(o int64) *kgo.Record { return &kgo.Record{Offset: o} }
 	w := &item{rec: rec(50), done: true}
-	above := &item{rec: rec(2000), done: true}
+	above := &item{rec: rec(9000), done: true}
 	waiting := &item{rec: rec(60)}
 	p.items = []*item{w, waiting, above}
 
@@ -117,8 +135,8 @@ func TestPlanCommitsTheWatermarkRecordWhenTheDoneSetIsFull(t *testing.T) {
 	if fp.mark != 60 {
 		t.Fatalf("mark %d, want 60 (the first record not completed)", fp.mark)
 	}
-	if fp.done.len() > maxDoneRanges {
-		t.Fatalf("done set has %d ranges, over the budget of %d", fp.done.len(), maxDoneRanges)
+	if fp.done.len() > maxDoneRanges(p.next) {
+		t.Fatalf("done set has %d ranges, over the budget of %d", fp.done.len(), maxDoneRanges(p.next))
 	}
 	if slices.Contains(fp.flushed, waiting) {
 		t.Fatalf("a record not completed was flushed")

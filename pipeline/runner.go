@@ -54,7 +54,8 @@ type RunnerConfig struct {
 	// record completes when all its lanes have; their successors, in lane
 	// order, commit together in one transaction, as one record's would.
 	Lanes func(*kgo.Record) []string
-	// Concurrency bounds the records processed at once per partition.
+	// Concurrency bounds the lanes (deliveries) processed at once per
+	// partition.
 	Concurrency int
 	// MaxInFlight bounds the records held per partition: its read-ahead
 	// window, polled and not yet committed.
@@ -307,6 +308,12 @@ func (r *Runner) take(rec *kgo.Record, now time.Time) {
 	p := r.parts[rec.Partition]
 	if p == nil {
 		p = r.newPartition(rec)
+	}
+	// Offsets skipped between polled records are commit markers and
+	// aborted records: nothing to process. Counting them done keeps the
+	// records on either side of a marker in one range of the done set.
+	if rec.Offset > p.next {
+		p.done.addRange(p.next, rec.Offset)
 	}
 	p.next, p.epoch = rec.Offset+1, rec.LeaderEpoch
 	if p.done.contains(rec.Offset) {
