@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -41,7 +43,16 @@ func runBench(ctx context.Context, args []string) error {
 written to the events topic, signed, POSTed to a local receiver, attempts
 recorded, offsets committed) and, in the same run, the raw loopback HTTP POST
 rate of this machine against the same receiver with the same concurrency.
-Prints both and their ratio.`)
+Prints both and their ratio.
+
+--scenario tiers fills the retry tiers instead (default 50,000 events at
+--rate per second, tiers scaled by 0.2, no circuit breaking): each event
+fails its first 3 attempts and is delivered from the third tier, while
+--retry-after-share of them go to an endpoint answering 429 with
+Retry-After: --retry-after. It prints how late the others' tier attempts
+went against their due times (p50, p99, max), the peak number of records
+waiting in the tiers, and this process's peak RSS. With --brokers it runs
+against that Kafka, under a fresh topic prefix.`)
 	d, cleanup, err := localDefaults("bench")
 	if err != nil {
 		return err
@@ -56,9 +67,36 @@ Prints both and their ratio.`)
 	keys := fs.Int("keys", 512, "distinct ordering keys")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the pipeline phase to `file`")
+	scenario := fs.String("scenario", "e2e", "`e2e` (deliveries per second) or tiers (lateness of retries while the tiers are full)")
+	rate := fs.Int("rate", 350, "tiers: events produced per second")
+	retryAfter := fs.String("retry-after", "3600", "tiers: the Retry-After of the limited endpoint")
+	share := fs.Float64("retry-after-share", 0.1, "tiers: share of the events sent to the limited endpoint")
 	cfg, err := config.Load(fs, args, nil)
 	if err != nil {
 		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch *scenario {
+	case "e2e":
+	case "tiers":
+		if !set["events"] {
+			*events = 50000
+		}
+		if !set["tier-scale"] {
+			cfg.TierScale = 0.2
+		}
+		// The endpoint fails most requests by design: a circuit breaker
+		// would skip them and measure the breaker, not the tiers.
+		if !set["breaker-threshold"] {
+			cfg.BreakerThreshold = math.MaxInt32
+		}
+		if *rate < 1 || *events < 1 || !(*share >= 0 && *share < 1) {
+			return errors.New("--rate and --events must be at least 1, --retry-after-share in [0,1)")
+		}
+		return benchTiers(ctx, cfg, *events, *share, *rate, *retryAfter, *asJSON)
+	default:
+		return fmt.Errorf("--scenario: %q is not e2e or tiers", *scenario)
 	}
 	if *events < 1 || *keys < 1 {
 		return errors.New("--events and --keys must be at least 1")

@@ -1,0 +1,342 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookline/hookline/config"
+	"github.com/hookline/hookline/endpoints"
+	"github.com/hookline/hookline/envelope"
+	"github.com/hookline/hookline/processors"
+	"github.com/hookline/hookline/topics"
+)
+
+// TiersResult is what `hookline bench --scenario tiers --json` prints.
+type TiersResult struct {
+	Events      int     `json:"events"`
+	RetryAfter  int     `json:"retry_after_events"`
+	Partitions  int     `json:"partitions"`
+	TierScale   float64 `json:"tier_scale"`
+	Broker      string  `json:"broker"`
+	PeakWaiting int     `json:"peak_records_waiting_in_tiers"`
+	// Lateness of the tier attempts of the events not behind a Retry-After:
+	// started_at minus the tier record's due time.
+	Attempts      int     `json:"tier_attempts_measured"`
+	LatenessP50MS float64 `json:"lateness_ms_p50"`
+	LatenessP99MS float64 `json:"lateness_ms_p99"`
+	LatenessMaxMS float64 `json:"lateness_ms_max"`
+	Early         int     `json:"early_attempts"`
+	// ByTier is p50/p99/max lateness in ms per tier.
+	ByTier       map[string][3]float64 `json:"lateness_ms_by_tier"`
+	PeakRSSBytes int64                 `json:"peak_rss_bytes"`
+	Seconds      float64               `json:"seconds"`
+	GOMAXPROCS   int                   `json:"gomaxprocs"`
+}
+
+// tiersFailures is how many attempts of an ordinary event fail: it waits in
+// the first tiersFailures tiers and is delivered from the last of them.
+const tiersFailures = 3
+
+// benchTiers fills the retry tiers: events go out at rate per second to an
+// endpoint that fails each one's first tiersFailures attempts, and a share
+// of them to one that answers 429 with a long Retry-After. It measures how
+// late the ordinary events' tier attempts are against their due times while
+// the others wait, and the process's peak RSS.
+func benchTiers(ctx context.Context, cfg config.Config, events int, share float64, rate int, retryAfter string, asJSON bool) error {
+	if !cfg.Embedded() && cfg.TopicPrefix == config.Default().TopicPrefix {
+		// A shared broker keeps earlier runs' topics and offsets.
+		cfg.TopicPrefix = "bench-tiers-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "."
+	}
+	var (
+		mu       sync.Mutex
+		attempts = make(map[string]int)
+		done     int
+	)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	recv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if strings.HasSuffix(r.URL.Path, "/limited") {
+			w.Header().Set("Retry-After", retryAfter)
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		id := r.Header.Get("webhook-id")
+		mu.Lock()
+		attempts[id]++
+		n := attempts[id]
+		if n == tiersFailures+1 {
+			done++
+		}
+		mu.Unlock()
+		if n <= tiersFailures {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})}
+	go recv.Serve(ln)
+	defer recv.Close()
+	base := "http://" + ln.Addr().String()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	svc, svcErr, err := startLocal(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	env := svc.Env()
+	secret, _ := endpoints.GenerateSecret()
+	for _, id := range []string{"flaky", "limited"} {
+		if err := env.Registry.Put(ctx, endpoints.Endpoint{ID: id, URL: base + "/" + id, Secrets: []string{secret}, Enabled: true}); err != nil {
+			return err
+		}
+	}
+
+	limitedEvery := 0
+	if share > 0 {
+		limitedEvery = int(1 / share)
+	}
+	ordinary := 0
+	payload := json.RawMessage(`{"order":12345,"amount_cents":4200,"currency":"EUR","note":"benchmark event"}`)
+	recs := make([]*kgo.Record, events)
+	for i := range recs {
+		ep := "flaky"
+		if limitedEvery > 0 && i%limitedEvery == 0 {
+			ep = "limited"
+		} else {
+			ordinary++
+		}
+		recs[i], err = envelope.Record(env.Topics.Events, envelope.Event{
+			ID: fmt.Sprintf("tiers-%d", i), Type: "order.created", EndpointID: ep,
+			OrderingKey: fmt.Sprintf("key-%d", i), Payload: payload,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	broker := "embedded"
+	if !cfg.Embedded() {
+		broker = strings.Join(cfg.Brokers, ",")
+	}
+	fmt.Fprintf(os.Stderr, "bench tiers: %d events at %d/s (%d behind Retry-After: %s), tiers %v, %d partitions, broker %s\n",
+		events, rate, events-ordinary, retryAfter, cfg.TierDelays(), cfg.Partitions, broker)
+
+	start := time.Now()
+	// Produce at rate, in batches every 100ms, so the tiers fill as a
+	// steady stream would fill them.
+	batch := max(rate/10, 1)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; i < len(recs); i += batch {
+		if err := env.Client.ProduceSync(ctx, recs[i:min(i+batch, len(recs))]...).FirstErr(); err != nil {
+			return fmt.Errorf("produce bench events: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-svcErr:
+			return fmt.Errorf("pipeline stopped: %w", err)
+		case <-tick.C:
+		}
+	}
+	progress := time.NewTicker(10 * time.Second)
+	defer progress.Stop()
+	for {
+		mu.Lock()
+		n := done
+		mu.Unlock()
+		if n >= ordinary {
+			break
+		}
+		select {
+		case <-progress.C:
+			fmt.Fprintf(os.Stderr, "bench tiers: %d of %d delivered after %v\n", n, ordinary, time.Since(start).Round(time.Second))
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-svcErr:
+			return fmt.Errorf("pipeline stopped: %w", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	elapsed := time.Since(start)
+	res := TiersResult{
+		Events: events, RetryAfter: events - ordinary, Partitions: cfg.Partitions, TierScale: cfg.TierScale,
+		Broker: broker, PeakRSSBytes: peakRSS(), Seconds: elapsed.Seconds(), GOMAXPROCS: runtime.GOMAXPROCS(0),
+	}
+	if err := measureTiers(ctx, env.Brokers, env.Topics.Attempts, tierTopics(env.Topics.Tiers), ordinary, &res); err != nil {
+		return err
+	}
+	cancel()
+	<-svcErr
+
+	if asJSON {
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
+	fmt.Printf("events                 %d (%d behind a Retry-After)\npeak waiting in tiers  %d\ntier attempts measured %d (the others')\nlateness               p50 %.0f ms, p99 %.0f ms, max %.0f ms; %d early\npeak RSS               %.0f MiB\n",
+		res.Events, res.RetryAfter, res.PeakWaiting, res.Attempts, res.LatenessP50MS, res.LatenessP99MS, res.LatenessMaxMS, res.Early, float64(res.PeakRSSBytes)/(1<<20))
+	for tier, q := range res.ByTier {
+		fmt.Printf("  %-20s p50 %.0f ms, p99 %.0f ms, max %.0f ms\n", tier, q[0], q[1], q[2])
+	}
+	return nil
+}
+
+func tierTopics(ts []topics.Tier) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Topic
+	}
+	return out
+}
+
+// measureTiers reads every tier record and attempt record and fills in the
+// lateness of the ordinary events' tier attempts and the peak number of
+// records waiting in the tiers at once.
+func measureTiers(ctx context.Context, brokers []string, attemptsTopic string, tiers []string, ordinary int, res *TiersResult) error {
+	type waiting struct{ entered, started time.Time }
+	due := make(map[string]time.Time)
+	intervals := make(map[string]*waiting)
+	tierRecs, err := readAll(ctx, brokers, tiers)
+	if err != nil {
+		return err
+	}
+	for _, r := range tierRecs {
+		st, err := processors.ParseRetryState(r.Headers)
+		if err != nil {
+			return err
+		}
+		src := fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset)
+		due[src] = st.Due
+		intervals[src+"/"+st.EndpointID] = &waiting{entered: st.Entered}
+	}
+	attRecs, err := readAll(ctx, brokers, []string{attemptsTopic})
+	if err != nil {
+		return err
+	}
+	var lateness []time.Duration
+	byTier := make(map[string][]time.Duration)
+	for _, r := range attRecs {
+		a, err := processors.DecodeAttempt(r.Value)
+		if err != nil {
+			return err
+		}
+		if w := intervals[a.AttemptID]; w != nil {
+			w.started = a.StartedAt.Truncate(time.Millisecond) // entered is in ms too
+		}
+		if a.Tier == processors.StageEvents || a.EndpointID != "flaky" {
+			continue
+		}
+		d, ok := due[strings.TrimSuffix(a.AttemptID, "/"+a.EndpointID)]
+		if !ok {
+			continue
+		}
+		late := a.StartedAt.Sub(d)
+		if a.StartedAt.Before(d.Truncate(time.Millisecond)) {
+			res.Early++
+		}
+		lateness = append(lateness, late)
+		byTier[a.Tier] = append(byTier[a.Tier], late)
+	}
+	if want := ordinary * tiersFailures; len(lateness) < want {
+		return fmt.Errorf("measured %d tier attempts of ordinary events, want %d", len(lateness), want)
+	}
+	res.Attempts = len(lateness)
+	res.LatenessP50MS, res.LatenessP99MS, res.LatenessMaxMS = quantilesMS(lateness)
+	res.ByTier = make(map[string][3]float64, len(byTier))
+	for tier, ds := range byTier {
+		p50, p99, mx := quantilesMS(ds)
+		res.ByTier[tier] = [3]float64{p50, p99, mx}
+	}
+
+	// Peak overlap of [entered, started) (still waiting at the end: open).
+	type edge struct {
+		at time.Time
+		d  int
+	}
+	var edges []edge
+	for _, w := range intervals {
+		edges = append(edges, edge{w.entered, 1})
+		if !w.started.IsZero() {
+			edges = append(edges, edge{w.started, -1})
+		}
+	}
+	slices.SortFunc(edges, func(a, b edge) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return a.d - b.d
+	})
+	n := 0
+	for _, e := range edges {
+		n += e.d
+		res.PeakWaiting = max(res.PeakWaiting, n)
+	}
+	return nil
+}
+
+// quantilesMS sorts ds and returns its p50, p99 and max in milliseconds.
+func quantilesMS(ds []time.Duration) (p50, p99, mx float64) {
+	slices.Sort(ds)
+	q := func(p float64) float64 {
+		return float64(ds[int(p*float64(len(ds)-1))]) / float64(time.Millisecond)
+	}
+	return q(0.5), q(0.99), q(1)
+}
+
+// readAll reads every committed record of topics, until none has arrived
+// for a few seconds.
+func readAll(ctx context.Context, brokers []string, topics []string) ([]*kgo.Record, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics...),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	for {
+		pollCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		fs := cl.PollFetches(pollCtx)
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		n := len(out)
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
+		if len(out) == n {
+			return out, nil
+		}
+	}
+}
+
+// peakRSS is this process's peak resident set size (VmHWM), 0 if unknown.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
