@@ -108,6 +108,7 @@ func TestValidate(t *testing.T) {
 		{"endpoint timeout", func(c *Config) { c.EndpointTimeout = -time.Second }, "endpoint_timeout: must be positive"},
 		{"concurrency", func(c *Config) { c.Concurrency = 0 }, "concurrency: must be at least 1"},
 		{"in flight below concurrency", func(c *Config) { c.MaxInFlight = 10 }, "max_in_flight: must be at least concurrency (32)"},
+		{"in flight bytes zero", func(c *Config) { c.MaxInFlightBytes = 0 }, "max_in_flight_bytes: must be at least 1"},
 		{"breaker threshold", func(c *Config) { c.BreakerThreshold = 0 }, "breaker_threshold:"},
 		{"breaker cooldown", func(c *Config) { c.BreakerCooldown = 0 }, "breaker_cooldown:"},
 		{"shutdown grace", func(c *Config) { c.ShutdownGrace = 0 }, "shutdown_grace:"},
