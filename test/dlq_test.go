@@ -325,9 +325,12 @@ func TestDLQReplayRateLimitHoldsAndFailuresReturnToTheDLQ(t *testing.T) {
 	if count != n || span < 3*time.Second {
 		t.Fatalf("%d replayed records over %v, want %d over at least 3s", count, span, n)
 	}
+	// Never faster than the limit. How close to it a loaded machine gets
+	// is a speed figure, reported only (the pacer's own test checks its
+	// schedule on a fake clock).
 	got := float64(n-1) / span.Seconds()
-	if got > rate*1.1 || got < rate*0.9 {
-		t.Errorf("replayed at %.2f records/s, want %.0f within 10%%", got, rate)
+	if got > rate*1.1 {
+		t.Errorf("replayed at %.2f records/s, faster than the limit of %.0f", got, rate)
 	}
 	t.Logf("%d records at %.2f/s (limit %.0f); the replay took %v", n, got, rate, took)
 
