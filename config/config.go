@@ -23,6 +23,7 @@ import (
 	"unicode"
 
 	"github.com/hookline/hookline/ingest"
+	"github.com/hookline/hookline/outbox"
 )
 
 // Config is every setting of hookline.
@@ -148,6 +149,18 @@ type Config struct {
 	// AnalyticsRollupRetention is the same for the per-minute rollup.
 	AnalyticsRollupRetention time.Duration `yaml:"analytics_rollup_retention"`
 
+	// OutboxPostgres is the PostgreSQL DSN of a producer's database whose
+	// outbox table serve relays to the events topic; empty runs no relay
+	// (docs/outbox.md). It may hold a password: prefer the environment.
+	OutboxPostgres string `yaml:"outbox_postgres"`
+	// OutboxTable is the outbox table's name.
+	OutboxTable string `yaml:"outbox_table"`
+	// OutboxBatch is the most rows the relay publishes in one transaction.
+	OutboxBatch int `yaml:"outbox_batch"`
+	// OutboxPoll is how long the relay waits after a poll that found fewer
+	// than OutboxBatch rows.
+	OutboxPoll time.Duration `yaml:"outbox_poll"`
+
 	// AllowPrivateDestinations lets deliveries reach loopback, private,
 	// link-local and other special addresses. For local development only:
 	// with it, anyone who can register an endpoint can make hookline POST
@@ -232,6 +245,9 @@ func Default() Config {
 		// analytics.DefaultRetention; a test there holds the two equal.
 		AnalyticsRetention:       90 * Day,
 		AnalyticsRollupRetention: 400 * Day,
+		OutboxTable:              outbox.DefaultTable,
+		OutboxBatch:              outbox.DefaultBatch,
+		OutboxPoll:               outbox.DefaultPoll,
 		TokenRateLimit:           100,
 		TokenBurst:               200,
 		LogLevel:                 "info",
@@ -405,6 +421,16 @@ func (c Config) Validate() error {
 		if r.d < Day || r.d%Day != 0 {
 			bad(r.field, "must be a whole number of days (a multiple of 24h, at least 24h), got %v", r.d)
 		}
+	}
+
+	if err := outbox.ValidateTable(c.OutboxTable); err != nil {
+		bad("outbox_table", "%v", err)
+	}
+	if c.OutboxBatch < 1 || c.OutboxBatch > outbox.MaxBatch {
+		bad("outbox_batch", "must be between 1 and %d, got %d", outbox.MaxBatch, c.OutboxBatch)
+	}
+	if c.OutboxPoll <= 0 {
+		bad("outbox_poll", "must be positive, got %v", c.OutboxPoll)
 	}
 
 	for i, cidr := range c.AllowDestinations {

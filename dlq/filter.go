@@ -17,7 +17,7 @@ var ErrBadFilter = errors.New("bad filter")
 // ErrorClasses are the error classes a filter may name: the ones the
 // pipeline writes.
 var ErrorClasses = []processors.ErrorClass{
-	processors.ClassHTTP3xx, processors.ClassHTTP4xx, processors.ClassHTTP408, processors.ClassHTTP410,
+	processors.ClassHTTP3xx, processors.ClassHTTP4xx, processors.ClassHTTP408, processors.ClassHTTP409, processors.ClassHTTP410,
 	processors.ClassHTTP429, processors.ClassHTTP5xx, processors.ClassTimeout, processors.ClassConnection,
 	processors.ClassCircuitOpen, processors.ClassEndpointDisabled, processors.ClassEndpointMissing,
 	processors.ClassMalformed, processors.ClassNoSecret, processors.ClassDestinationRefused, processors.ClassClientCert,

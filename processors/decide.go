@@ -66,6 +66,10 @@ func Classify(status int, err error) (Verdict, ErrorClass) {
 		return Gone, ClassHTTP410
 	case status == http.StatusTooManyRequests:
 		return Retryable, ClassHTTP429
+	case status == http.StatusConflict:
+		// An idempotent receiver answers 409 while another request holds
+		// the same webhook-id (webhook/pgstore does): try again later.
+		return Retryable, ClassHTTP409
 	case status == http.StatusRequestTimeout:
 		return Retryable, ClassHTTP408
 	case status >= 400 && status < 500:

@@ -30,6 +30,7 @@ func TestClassify(t *testing.T) {
 		{"401", 401, nil, Permanent, ClassHTTP4xx},
 		{"404", 404, nil, Permanent, ClassHTTP4xx},
 		{"408", 408, nil, Retryable, ClassHTTP408},
+		{"409 another request holds the id", 409, nil, Retryable, ClassHTTP409},
 		{"410", 410, nil, Gone, ClassHTTP410},
 		{"429", 429, nil, Retryable, ClassHTTP429},
 		{"500", 500, nil, Retryable, ClassHTTP5xx},

@@ -26,7 +26,7 @@
 //
 // # Where a pair goes
 //
-// 2xx: done. 408, 429, 3xx, 5xx, timeouts, connection errors and attempts
+// 2xx: done. 408, 409, 429, 3xx, 5xx, timeouts, connection errors and attempts
 // skipped by an open circuit: the next retry tier, or the DLQ when the tiers
 // or MaxAttempts run out. Other 4xx: the DLQ at once. 410: the DLQ, and the
 // endpoint is disabled. Tier and DLQ records keep the producer's envelope as

@@ -10,6 +10,7 @@ const (
 	ClassHTTP3xx          ErrorClass = "http_3xx"
 	ClassHTTP4xx          ErrorClass = "http_4xx"
 	ClassHTTP408          ErrorClass = "http_408"
+	ClassHTTP409          ErrorClass = "http_409"
 	ClassHTTP410          ErrorClass = "http_410"
 	ClassHTTP429          ErrorClass = "http_429"
 	ClassHTTP5xx          ErrorClass = "http_5xx"

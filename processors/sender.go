@@ -76,7 +76,7 @@ type Result struct {
 	Verdict Verdict
 	Class   ErrorClass
 	Latency time.Duration
-	// RetryAfter is the wait a 429 or 503 asked for, 0 if none.
+	// RetryAfter is the wait a 409, 429 or 503 asked for, 0 if none.
 	RetryAfter    time.Duration
 	RequestBytes  int
 	ResponseBytes int
@@ -250,7 +250,8 @@ func (s *Sender) Send(ctx context.Context, ep endpoints.Endpoint, msgID string, 
 	res.StatusCode = resp.StatusCode
 	res.ResponseBytes = int(n)
 	res.Verdict, res.Class = Classify(resp.StatusCode, nil)
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusConflict:
 		res.RetryAfter, _ = ParseRetryAfter(resp.Header.Get("Retry-After"), end)
 	}
 	return res

@@ -124,6 +124,10 @@ func TestSenderOutcomes(t *testing.T) {
 			w.Header().Set("Retry-After", "7")
 			w.WriteHeader(503)
 		}, verdict: Retryable, class: ClassHTTP5xx, status: 503, retryAfter: 7 * time.Second},
+		{name: "409 with Retry-After", handle: func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Retry-After", "5")
+			w.WriteHeader(409)
+		}, verdict: Retryable, class: ClassHTTP409, status: 409, retryAfter: 5 * time.Second},
 		{name: "Retry-After ignored on 500", handle: func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Retry-After", "7")
 			w.WriteHeader(500)

@@ -24,7 +24,8 @@ func commands() []command {
 		{"endpoints", "manage endpoints: add, list, get, update, delete", runEndpoints},
 		{"dlq", "list, show, stats and replay the dead-letter topic; replay audit trail", runDLQ},
 		{"bench", "measure end-to-end deliveries per second against the raw HTTP POST rate", runBench},
-		{"migrate", "create or upgrade the ClickHouse schema", runMigrate},
+		{"outbox", "relay a PostgreSQL outbox table to the events topic (docs/outbox.md)", runOutbox},
+		{"migrate", "create or upgrade the ClickHouse schema, or the PostgreSQL outbox table", runMigrate},
 		{"stats", "print delivery health from ClickHouse", runStats},
 	}
 }

@@ -11,8 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/hookline/hookline/analytics"
 	"github.com/hookline/hookline/config"
+	"github.com/hookline/hookline/outbox"
 )
 
 // defaultClickHouseAddr is the --clickhouse default: $HOOKLINE_CLICKHOUSE,
@@ -82,7 +85,8 @@ func runMigrate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: hookline migrate [--clickhouse HOST:PORT] [--database NAME] [--analytics-retention 2160h] [--analytics-rollup-retention 9600h] [--prune]")
-		fmt.Fprintln(fs.Output(), "Creates or upgrades the analytics schema; safe to run any number of times.")
+		fmt.Fprintln(fs.Output(), "       hookline migrate --postgres DSN [--outbox-table NAME]")
+		fmt.Fprintln(fs.Output(), "Creates or upgrades the analytics schema, or with --postgres the outbox table (docs/outbox.md); safe to run any number of times.")
 		fmt.Fprintln(fs.Output(), "With a retention, sets the TTL of servers that have TTL; --prune drops the monthly partitions older than the retention (18.x has no TTL).")
 		fs.PrintDefaults()
 	}
@@ -91,11 +95,23 @@ func runMigrate(ctx context.Context, args []string) error {
 	raw := retentionFlag(fs, "analytics-retention", "how long attempt rows are kept, whole days")
 	rollup := retentionFlag(fs, "analytics-rollup-retention", "how long the per-minute rollup is kept, whole days")
 	prune := fs.Bool("prune", false, "drop the monthly partitions that ended before now minus the retention (default retention where unset), and log each")
+	pg := fs.String("postgres", "", "PostgreSQL `DSN`: create the outbox table there instead (docs/outbox.md); with --clickhouse as well, both")
+	table := fs.String("outbox-table", outbox.DefaultTable, "`name` of the outbox table --postgres creates")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("migrate: unexpected arguments %q", fs.Args())
+	}
+	if *pg != "" {
+		if err := migrateOutbox(ctx, *pg, *table); err != nil {
+			return err
+		}
+		explicit := false
+		fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "clickhouse" })
+		if !explicit {
+			return nil
+		}
 	}
 	var r analytics.Retention
 	var err error
@@ -133,5 +149,22 @@ func runMigrate(ctx context.Context, args []string) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	fmt.Printf("prune: dropped %d partitions older than the retention\n", len(dropped))
+	return nil
+}
+
+// migrateOutbox creates the outbox table in the database of dsn.
+func migrateOutbox(ctx context.Context, dsn, table string) error {
+	if err := outbox.ValidateTable(table); err != nil {
+		return fmt.Errorf("--outbox-table: %w", err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("connect to postgres: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if err := outbox.Migrate(ctx, conn, table); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	fmt.Printf("outbox table %s is ready on %s:%d/%s\n", table, conn.Config().Host, conn.Config().Port, conn.Config().Database)
 	return nil
 }

@@ -22,7 +22,7 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(cfg)
-	svc, err := pipeline.NewService(pipeline.Options{Config: cfg, Logger: log, Registry: newPromRegistry(), Extra: analytics.Extras(cfg)})
+	svc, err := pipeline.NewService(pipeline.Options{Config: cfg, Logger: log, Registry: newPromRegistry(), Extra: append(analytics.Extras(cfg), outboxExtras(cfg)...)})
 	if err != nil {
 		return err
 	}
