@@ -3,9 +3,11 @@ GO ?= go
 CLICKHOUSE := 127.0.0.1:9000
 KAFKA := 127.0.0.1:19092
 KAFKA_CLUSTER := 127.0.0.1:19192,127.0.0.1:19292,127.0.0.1:19392
+POSTGRES := postgres://postgres@127.0.0.1:15432/postgres?sslmode=disable
 # The failure tests write their figures here; `make test` prints them last.
 REPORT := $(CURDIR)/.test-report
-TEST_ENV := HOOKLINE_TEST_CLICKHOUSE=$(CLICKHOUSE) HOOKLINE_REQUIRE_CLICKHOUSE=1 HOOKLINE_TEST_REPORT=$(REPORT)
+TEST_ENV := HOOKLINE_TEST_CLICKHOUSE=$(CLICKHOUSE) HOOKLINE_REQUIRE_CLICKHOUSE=1 HOOKLINE_TEST_REPORT=$(REPORT) \
+	HOOKLINE_TEST_POSTGRES='$(POSTGRES)' HOOKLINE_REQUIRE_POSTGRES=1
 KAFKA_ENV := HOOKLINE_TEST_BROKERS=$(KAFKA) HOOKLINE_REQUIRE_KAFKA=1
 CLUSTER_ENV := HOOKLINE_TEST_CLUSTER=$(KAFKA_CLUSTER) HOOKLINE_REQUIRE_CLUSTER=1
 # The tests that must each leave a line of figures in the report (a skipped
@@ -13,13 +15,14 @@ CLUSTER_ENV := HOOKLINE_TEST_CLUSTER=$(KAFKA_CLUSTER) HOOKLINE_REQUIRE_CLUSTER=1
 FAILURE_TESTS := TestProcessorCrashLosesNothing TestCrashMidTransactionLeavesEachTierRecordOnce \
 	TestRebalanceMidRunLosesNothingAndNeverEarly TestBrokerFailoverKeepsFlowing TestHostileReceiversStayLocal \
 	TestSinkSurvivesClickHouseOutage TestEmbeddedBrokerKilledRepeatedlyKeepsTheChainExactlyOnce \
-	TestServeKilledMidRunLosesNothing
+	TestServeKilledMidRunLosesNothing TestOutboxRelayKilledRepeatedlyLosesAndRepeatsNothing \
+	TestOutboxStandbyRelayTakesOverWhenTheActiveDies
 
 FUZZTIME ?= 10s
 
 .PHONY: test test-embedded test-kafka test-cluster report fuzz services chaos build demo vet
 
-## test: install and start ClickHouse and a real Kafka, then run every test
+## test: install and start ClickHouse, PostgreSQL and a real Kafka, then run every test
 ## with the race detector: all packages on the embedded broker, the
 ## end-to-end and failure suite again on Apache Kafka, the broker failover
 ## test on a three-node cluster, each fuzz target for FUZZTIME; then print
@@ -56,10 +59,11 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRetryState$$' -fuzztime=$(FUZZTIME) ./processors/
 	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./signature/
 
-## services: ClickHouse (Debian's package, via apt-get) and a single-node
-## Apache Kafka 4 (Maven Central jars, Java 17) on loopback
+## services: ClickHouse and PostgreSQL (Debian's packages, via apt-get) and a
+## single-node Apache Kafka 4 (Maven Central jars, Java 17), on loopback
 services:
 	bash deploy/clickhouse/clickhouse.sh start
+	bash deploy/postgres/postgres.sh start
 	bash deploy/kafka/kafka.sh start
 
 ## chaos: the failure tests at their long sizes (HOOKLINE_CHAOS=long: 20,000

@@ -25,7 +25,7 @@ import (
 // testDSN is the PostgreSQL of HOOKLINE_TEST_POSTGRES
 // (deploy/postgres/postgres.sh start prints it). With
 // HOOKLINE_REQUIRE_POSTGRES set, a missing one fails instead of skipping.
-func testDSN(t *testing.T) string {
+func testDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("HOOKLINE_TEST_POSTGRES")
 	if dsn == "" {
@@ -39,7 +39,7 @@ func testDSN(t *testing.T) string {
 
 // testTable creates an outbox table of the test's own and drops it at the
 // end.
-func testTable(t *testing.T, dsn string) (*pgx.Conn, string) {
+func testTable(t testing.TB, dsn string) (*pgx.Conn, string) {
 	t.Helper()
 	conn, err := pgx.Connect(t.Context(), dsn)
 	if err != nil {
@@ -60,7 +60,7 @@ func testTable(t *testing.T, dsn string) (*pgx.Conn, string) {
 }
 
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	dsn     string
 	conn    *pgx.Conn
 	table   string
@@ -68,7 +68,7 @@ type fixture struct {
 	cfg     Config
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	dsn := testDSN(t)
 	conn, table := testTable(t, dsn)
