@@ -7,16 +7,18 @@ POSTGRES := postgres://postgres@127.0.0.1:15432/postgres?sslmode=disable
 # The failure tests write their figures here; `make test` prints them last.
 REPORT := $(CURDIR)/.test-report
 TEST_ENV := HOOKLINE_TEST_CLICKHOUSE=$(CLICKHOUSE) HOOKLINE_REQUIRE_CLICKHOUSE=1 HOOKLINE_TEST_REPORT=$(REPORT) \
-	HOOKLINE_TEST_POSTGRES='$(POSTGRES)' HOOKLINE_REQUIRE_POSTGRES=1
+	HOOKLINE_TEST_POSTGRES='$(POSTGRES)' HOOKLINE_REQUIRE_POSTGRES=1 \
+	HOOKLINE_TEST_CHDB=$$(bash deploy/chdb/chdb.sh python) HOOKLINE_REQUIRE_CHDB=1
 KAFKA_ENV := HOOKLINE_TEST_BROKERS=$(KAFKA) HOOKLINE_REQUIRE_KAFKA=1
 CLUSTER_ENV := HOOKLINE_TEST_CLUSTER=$(KAFKA_CLUSTER) HOOKLINE_REQUIRE_CLUSTER=1
 # The tests that must each leave a line of figures in the report (a skipped
-# one leaves none, and make test fails).
+# one leaves none, and make test fails): the failure tests, and the check of
+# the schema on a current ClickHouse engine.
 FAILURE_TESTS := TestProcessorCrashLosesNothing TestCrashMidTransactionLeavesEachTierRecordOnce \
 	TestRebalanceMidRunLosesNothingAndNeverEarly TestBrokerFailoverKeepsFlowing TestHostileReceiversStayLocal \
 	TestSinkSurvivesClickHouseOutage TestEmbeddedBrokerKilledRepeatedlyKeepsTheChainExactlyOnce \
 	TestServeKilledMidRunLosesNothing TestOutboxRelayKilledRepeatedlyLosesAndRepeatsNothing \
-	TestOutboxStandbyRelayTakesOverWhenTheActiveDies
+	TestOutboxStandbyRelayTakesOverWhenTheActiveDies TestModernEngineMatches1816
 
 FUZZTIME ?= 10s
 
@@ -59,10 +61,12 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRetryState$$' -fuzztime=$(FUZZTIME) ./processors/
 	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./signature/
 
-## services: ClickHouse and PostgreSQL (Debian's packages, via apt-get) and a
-## single-node Apache Kafka 4 (Maven Central jars, Java 17), on loopback
+## services: ClickHouse and PostgreSQL (Debian's packages, via apt-get), a
+## single-node Apache Kafka 4 (Maven Central jars, Java 17), on loopback; and
+## the in-process ClickHouse 26.9 engine (PyPI's chdb-core, pinned, in a venv)
 services:
 	bash deploy/clickhouse/clickhouse.sh start
+	bash deploy/chdb/chdb.sh install
 	bash deploy/postgres/postgres.sh start
 	bash deploy/kafka/kafka.sh start
 

@@ -34,7 +34,15 @@ install() {
 	fi
 	log "installing chdb-core $VERSION into $HOME_DIR"
 	mkdir -p "$(dirname "$HOME_DIR")"
-	"${PYTHON:-python3}" -m venv "$HOME_DIR"
+	if ! "${PYTHON:-python3}" -m venv "$HOME_DIR"; then
+		# Debian ships venv's ensurepip apart from python3.
+		[ "$(id -u)" -eq 0 ] || { log "python3 -m venv failed; install python3-venv"; exit 1; }
+		log "installing python3-venv with apt-get"
+		rm -rf "$HOME_DIR"
+		DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-venv >/dev/null
+		"${PYTHON:-python3}" -m venv "$HOME_DIR"
+	fi
 	"$PY" -m pip install --quiet --disable-pip-version-check --no-input -r "$REQ" >&2
 	ready || { log "chdb-core $VERSION does not import from $HOME_DIR"; exit 1; }
 }
