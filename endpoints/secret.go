@@ -24,6 +24,14 @@ func GenerateID() string {
 	return "ep_" + strings.ToLower(rand.Text())
 }
 
+// TenantIDPrefix is how the ids of the endpoints a tenant's own API token
+// creates start: the tenant and a dot. Ids are global; the prefix keeps
+// each tenant's names apart, so that no tenant can learn, by trying an id,
+// whether another holds it.
+func TenantIDPrefix(tenant string) string {
+	return tenant + "."
+}
+
 // GenerateKey returns a new secret of a signature scheme: "v1" (a whsec_
 // HMAC secret) or "v1a" (a whsk_ ed25519 signing key).
 func GenerateKey(scheme string) (string, error) {

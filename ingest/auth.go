@@ -53,6 +53,12 @@ type principalKey struct{}
 
 // allowedTenant reports whether the request's token may act for tenant.
 // With authentication off every tenant is allowed.
+// tenantScoped reports whether the request's token is limited to tenants.
+func tenantScoped(ctx context.Context) bool {
+	p, ok := ctx.Value(principalKey{}).(*principal)
+	return ok && len(p.token.Tenants) > 0
+}
+
 func allowedTenant(ctx context.Context, tenant string) bool {
 	p, ok := ctx.Value(principalKey{}).(*principal)
 	if !ok || len(p.token.Tenants) == 0 {

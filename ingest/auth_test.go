@@ -46,9 +46,9 @@ func TestAuth(t *testing.T) {
 		{"tenant token, endpoint of no tenant (looks missing)", "POST", "/v1/events", `{"type":"x","endpoint_id":"ep_1","payload":{}}`, bearer("tok-acme"), http.StatusUnprocessableEntity},
 		{"tenant token in a batch", "POST", "/v1/events/batch", `{"events":[` + event + `,{"type":"x","tenant":"globex","payload":{}}]}`, bearer("tok-acme"), http.StatusForbidden},
 		{"tenant admin, other tenant's endpoint", "GET", "/v1/endpoints/ep_1", "", bearer("tok-acme-admin"), http.StatusNotFound},
-		{"tenant admin creates for own tenant", "POST", "/v1/endpoints", `{"id":"ep_acme","url":"https://example.com","tenant":"acme"}`, bearer("tok-acme-admin"), http.StatusCreated},
+		{"tenant admin creates for own tenant", "POST", "/v1/endpoints", `{"id":"acme.ep","url":"https://example.com","tenant":"acme"}`, bearer("tok-acme-admin"), http.StatusCreated},
 		{"tenant admin creates for other tenant", "POST", "/v1/endpoints", `{"url":"https://example.com","tenant":"globex"}`, bearer("tok-acme-admin"), http.StatusForbidden},
-		{"tenant admin moves endpoint away", "PATCH", "/v1/endpoints/ep_acme", `{"tenant":"globex"}`, bearer("tok-acme-admin"), http.StatusForbidden},
+		{"tenant admin moves endpoint away", "PATCH", "/v1/endpoints/acme.ep", `{"tenant":"globex"}`, bearer("tok-acme-admin"), http.StatusForbidden},
 		{"tenant admin cannot delete other tenant's", "DELETE", "/v1/endpoints/ep_1", "", bearer("tok-acme-admin"), http.StatusNotFound},
 	}
 	for _, tt := range tests {
@@ -63,8 +63,8 @@ func TestAuth(t *testing.T) {
 		})
 	}
 	res := do(t, h, "GET", "/v1/endpoints", "", bearer("tok-acme-admin")...)
-	if eps := res.body["endpoints"].([]any); len(eps) != 1 || eps[0].(map[string]any)["id"] != "ep_acme" {
-		t.Fatalf("tenant admin lists %v, want only ep_acme", res.body["endpoints"])
+	if eps := res.body["endpoints"].([]any); len(eps) != 1 || eps[0].(map[string]any)["id"] != "acme.ep" {
+		t.Fatalf("tenant admin lists %v, want only acme.ep", res.body["endpoints"])
 	}
 }
 

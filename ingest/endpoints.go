@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hookline/hookline/endpoints"
@@ -108,11 +109,20 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) {
 		ClientCertPEM: req.ClientCertPEM,
 		ClientKeyPEM:  req.ClientKeyPEM,
 	}
-	if e.ID == "" {
-		e.ID = endpoints.GenerateID()
-	}
 	if !allowedTenant(r.Context(), e.Tenant) {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("the token may not manage endpoints of tenant %q", e.Tenant), "tenant")
+		return
+	}
+	// Endpoint ids are global. A tenant's token names ids in its own
+	// namespace only, so that trying an id never tells it whether another
+	// tenant holds it.
+	switch prefix := endpoints.TenantIDPrefix(e.Tenant); {
+	case e.ID == "" && tenantScoped(r.Context()):
+		e.ID = prefix + endpoints.GenerateID()
+	case e.ID == "":
+		e.ID = endpoints.GenerateID()
+	case tenantScoped(r.Context()) && !strings.HasPrefix(e.ID, prefix):
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("a tenant's token creates endpoint ids that start with %q", prefix), "id")
 		return
 	}
 	if err := s.cfg.Destinations.CheckURL(e.URL); err != nil {

@@ -211,3 +211,26 @@ func TestDedupeRebuildOfUnstampedRecords(t *testing.T) {
 		})
 	}
 }
+
+// A tenant's token creates endpoints in its own id namespace only, so
+// trying an id another tenant holds is answered exactly like trying a free
+// one: the answer cannot tell them apart.
+func TestTenantTokensNameEndpointsInTheirOwnNamespace(t *testing.T) {
+	e := newEnv(t)
+	h := twoTenants(t, e).Handler()
+	create := func(body string) response {
+		return do(t, h, "POST", "/v1/endpoints", body, as("tok-acme", "Content-Type", "application/json")...)
+	}
+	taken := create(`{"id":"globex-ep","url":"https://example.com/hook","tenant":"acme"}`)
+	free := create(`{"id":"no-such-ep","url":"https://example.com/hook","tenant":"acme"}`)
+	if taken.status != http.StatusBadRequest || taken.status != free.status || taken.raw != free.raw {
+		t.Fatalf("an id globex holds: %d %s; a free one: %d %s; want the same 400", taken.status, taken.raw, free.status, free.raw)
+	}
+	if ok := create(`{"id":"acme.billing","url":"https://example.com/hook","tenant":"acme"}`); ok.status != http.StatusCreated {
+		t.Fatalf("an id in acme's namespace: %d %s, want 201", ok.status, ok.raw)
+	}
+	gen := create(`{"url":"https://example.com/hook","tenant":"acme"}`)
+	if id, _ := gen.body["id"].(string); gen.status != http.StatusCreated || !strings.HasPrefix(id, "acme.ep_") {
+		t.Fatalf("a generated id: %d %s, want 201 with an id in acme's namespace", gen.status, gen.raw)
+	}
+}
