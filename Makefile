@@ -57,6 +57,7 @@ report:
 ## a crasher fails the run and is kept in testdata/fuzz as a seed
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzIngestJSON$$' -fuzztime=$(FUZZTIME) ./ingest/
+	$(GO) test -run='^$$' -fuzz='^FuzzAdminAPI$$' -fuzztime=$(FUZZTIME) ./ingest/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./envelope/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRetryState$$' -fuzztime=$(FUZZTIME) ./processors/
 	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./signature/

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hookline/hookline/internal/rawjson"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -73,9 +75,28 @@ func (e Event) Key() string {
 	}
 }
 
+// CheckPrintable refuses control characters (C0, DEL, C1) in the value of
+// field: names end up in logs, metrics and the CLI's tables, where they
+// could move the cursor, recolour the terminal or forge a log line. The
+// error is a *FieldError.
+func CheckPrintable(field, v string) error {
+	if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(v[i:])
+		return &FieldError{field, fmt.Sprintf("must not contain control characters (%U at byte %d)", r, i)}
+	}
+	return nil
+}
+
 // Validate checks the event as a producer wrote it. The error is a
 // *FieldError naming the field.
 func (e Event) Validate() error {
+	for _, f := range []struct{ name, v string }{
+		{"id", e.ID}, {"type", e.Type}, {"endpoint_id", e.EndpointID}, {"tenant", e.Tenant}, {"ordering_key", e.OrderingKey},
+	} {
+		if err := CheckPrintable(f.name, f.v); err != nil {
+			return err
+		}
+	}
 	switch {
 	case e.V != 0 && e.V > Version:
 		return &FieldError{"v", fmt.Sprintf("envelope version %d is newer than this hookline reads (%d)", e.V, Version)}

@@ -30,6 +30,10 @@ func TestValidate(t *testing.T) {
 		{"both addresses", func(e *Event) { e.Tenant = "acme" }, "endpoint_id"},
 		{"no payload", func(e *Event) { e.Payload = nil }, "payload"},
 		{"payload not JSON", func(e *Event) { e.Payload = json.RawMessage(`{"a":`) }, "payload"},
+		{"control character in id", func(e *Event) { e.ID = "evt\x1b[2J" }, "id"},
+		{"control character in type", func(e *Event) { e.Type = "a\nb" }, "type"},
+		{"C1 control in ordering key", func(e *Event) { e.OrderingKey = "k\u0085" }, "ordering_key"},
+		{"DEL in tenant", func(e *Event) { e.EndpointID, e.Tenant = "", "acme\x7f" }, "tenant"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := validEvent()

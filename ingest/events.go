@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -187,13 +185,10 @@ func disabledMessage(id, reason string) string {
 	return fmt.Sprintf("endpoint %q is disabled: %s", id, reason)
 }
 
-// checkPrintable refuses control characters (C0, DEL, C1) in a field that
-// ends up in logs, metrics and the CLI's tables, where they could move the
-// cursor, recolour the terminal or forge a log line.
+// checkPrintable is envelope.CheckPrintable as the API's answer.
 func checkPrintable(field, v string) *requestError {
-	if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
-		r, _ := utf8.DecodeRuneInString(v[i:])
-		return badRequest(field, "must not contain control characters (%U at byte %d)", r, i)
+	if err := envelope.CheckPrintable(field, v); err != nil {
+		return badRequest(field, "%s", err.(*envelope.FieldError).Reason)
 	}
 	return nil
 }
