@@ -310,6 +310,9 @@ type producer struct {
 	t     *testing.T
 	cl    *kgo.Client
 	topic string
+	// pad is put into every payload, to make records (and so the
+	// transactions that hand them on) bigger.
+	pad string
 
 	mu   sync.Mutex
 	sent map[string]string // event id -> endpoint id
@@ -335,7 +338,7 @@ func (p *producer) send(ctx context.Context, first, count int, endpoints []strin
 		ep := endpoints[i%len(endpoints)]
 		r, err := envelope.Record(p.topic, envelope.Event{
 			ID: id, Type: "chaos.event", EndpointID: ep, OrderingKey: fmt.Sprint("key-", i%keys),
-			Payload: []byte(fmt.Sprintf(`{"n":%d}`, i)),
+			Payload: []byte(fmt.Sprintf(`{"n":%d,"pad":%q}`, i, p.pad)),
 		})
 		if err != nil {
 			return err

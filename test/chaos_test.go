@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,6 +95,11 @@ func TestCrashMidTransactionLeavesEachTierRecordOnce(t *testing.T) {
 	}
 	fl.register(n, time.Second)
 	prod := newProducer(t, brokers, set.Events)
+	// 8 KiB events make each hand-off transaction take long enough to
+	// produce that a kill lands inside one: with 50-byte events a
+	// transaction was in flight about 5% of the time, and 16 kills in a
+	// row could all miss.
+	prod.pad = strings.Repeat("x", 8<<10)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	sending := prod.stream(ctx, total, 100, time.Minute, fl.ids, 300)
@@ -111,9 +117,11 @@ func TestCrashMidTransactionLeavesEachTierRecordOnce(t *testing.T) {
 		return aborts
 	}
 	for kills < minKills || (kills < maxKills && caught() == 0) {
-		// Tier records flow all the time (every event takes 4 tiers over
-		// about 9s), so most moments catch transactions in flight.
-		time.Sleep(randBetween(300*time.Millisecond, 3*time.Second))
+		// A restart waits out the session timeout (10 s), so the first
+		// second or so after it is ready is a burst of catch-up
+		// transactions; later the tiers can sit idle until the next due
+		// time, where a kill catches nothing.
+		time.Sleep(randBetween(100*time.Millisecond, 1500*time.Millisecond))
 		n.kill()
 		kills++
 		n.start()
