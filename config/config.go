@@ -234,7 +234,7 @@ func Default() Config {
 		IdempotencyWindow:  24 * time.Hour,
 		EndpointTimeout:    15 * time.Second,
 		Concurrency:        32,
-		MaxInFlight:        1000,
+		MaxInFlight:        3000,
 		MaxInFlightBytes:   16 << 20,
 		BreakerThreshold:   5,
 		BreakerCooldown:    10 * time.Second,
