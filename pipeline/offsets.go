@@ -47,6 +47,12 @@ func (s *doneSet) end() int64 {
 	return s.ranges[len(s.ranges)-1].to
 }
 
+// wouldSplitRange reports whether adding [from, to) would create a new
+// range: neither from-1 nor to is in the set.
+func (s *doneSet) wouldSplitRange(from, to int64) bool {
+	return !s.contains(from-1) && !s.contains(to)
+}
+
 // addRange inserts [from, to).
 func (s *doneSet) addRange(from, to int64) {
 	for o := from; o < to; o++ {

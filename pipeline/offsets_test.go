@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -152,5 +153,25 @@ func TestPlanCommitsTheWatermarkRecordWhenTheDoneSetIsFull(t *testing.T) {
 	fp = p.plan()
 	if fp.mark != p.next || len(fp.flushed) != 2 || fp.done.len() != 0 {
 		t.Fatalf("once every record completed: mark %d, %d flushed, %d ranges; want %d, 2, 0", fp.mark, len(fp.flushed), fp.done.len(), p.next)
+	}
+}
+
+// Commit markers between records that are not done yet would each be a
+// range of their own: they fill the done set only up to its budget, so the
+// commit metadata stays within Kafka's 4 KiB (kfake does not check it).
+func TestMarkersBetweenWaitingRecordsKeepTheMetadataWithinBudget(t *testing.T) {
+	r := &Runner{parts: make(map[int32]*partition), seeds: make(map[int32]*partitionStart)}
+	r.cfg.setDefaults()
+	now := time.Now()
+	const n = 20_000
+	for i := range int64(n) {
+		r.take(&kgo.Record{Offset: 2 * i, Key: []byte("k")}, now) // a marker after each
+	}
+	p := r.parts[0]
+	if got := len(commitMeta{done: p.done, outNext: []int64{1 << 40, 1 << 40}}.encode(p.watermark(), 1)); got > 4096 {
+		t.Fatalf("commit metadata of %d ranges is %d bytes, over Kafka's 4096", p.done.len(), got)
+	}
+	if p.done.len() == 0 {
+		t.Fatal("no marker counted done")
 	}
 }

@@ -311,8 +311,11 @@ func (r *Runner) take(rec *kgo.Record, now time.Time) {
 	}
 	// Offsets skipped between polled records are commit markers and
 	// aborted records: nothing to process. Counting them done keeps the
-	// records on either side of a marker in one range of the done set.
-	if rec.Offset > p.next {
+	// records on either side of a marker in one range of the done set, as
+	// long as the done set has room for a range of markers alone (Kafka
+	// refuses commit metadata over 4 KiB).
+	if rec.Offset > p.next && (!p.done.wouldSplitRange(p.next, rec.Offset) ||
+		p.done.len() < maxDoneRanges(max(rec.Offset, p.done.end())-p.watermark())) {
 		p.done.addRange(p.next, rec.Offset)
 	}
 	p.next, p.epoch = rec.Offset+1, rec.LeaderEpoch
