@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,23 +18,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookline/hookline/envelope"
+	"github.com/hookline/hookline/internal/testenv"
 	"github.com/hookline/hookline/processors"
 )
-
-// testDSN is the PostgreSQL of HOOKLINE_TEST_POSTGRES
-// (deploy/postgres/postgres.sh start prints it). With
-// HOOKLINE_REQUIRE_POSTGRES set, a missing one fails instead of skipping.
-func testDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("HOOKLINE_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("HOOKLINE_REQUIRE_POSTGRES") != "" {
-			t.Fatal("HOOKLINE_REQUIRE_POSTGRES is set but HOOKLINE_TEST_POSTGRES is empty: start it with deploy/postgres/postgres.sh start")
-		}
-		t.Skip("HOOKLINE_TEST_POSTGRES is not set (deploy/postgres/postgres.sh start)")
-	}
-	return dsn
-}
 
 // testTable creates an outbox table of the test's own and drops it at the
 // end.
@@ -70,7 +55,7 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	dsn := testDSN(t)
+	dsn := testenv.Postgres(t)
 	conn, table := testTable(t, dsn)
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "events", "dlq"))
 	if err != nil {

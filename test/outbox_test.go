@@ -18,23 +18,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hookline/hookline/envelope"
+	"github.com/hookline/hookline/internal/testenv"
 	"github.com/hookline/hookline/internal/testreport"
 )
-
-// postgresDSN is the PostgreSQL of HOOKLINE_TEST_POSTGRES
-// (deploy/postgres/postgres.sh start prints it); HOOKLINE_REQUIRE_POSTGRES
-// makes a missing one fail instead of skip.
-func postgresDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("HOOKLINE_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("HOOKLINE_REQUIRE_POSTGRES") != "" {
-			t.Fatal("HOOKLINE_REQUIRE_POSTGRES is set but HOOKLINE_TEST_POSTGRES is empty: start it with deploy/postgres/postgres.sh start")
-		}
-		t.Skip("HOOKLINE_TEST_POSTGRES is not set (deploy/postgres/postgres.sh start)")
-	}
-	return dsn
-}
 
 // outboxTable creates an outbox table of the test's own with `hookline
 // migrate --postgres`, and drops it at the end.
@@ -128,7 +114,7 @@ func (p *relayProc) active() bool {
 // their inserts, so that commits come out of seq order. Each producer owns
 // its keys and writes each key's rows in order, one transaction after
 // another. It returns the ids written, with their ordering keys.
-func outboxProducers(ctx context.Context, t *testing.T, dsn, table string, n, total int) (map[string]string, error) {
+func outboxProducers(ctx context.Context, dsn, table string, n, total int) (map[string]string, error) {
 	var (
 		mu   sync.Mutex
 		ids  = make(map[string]string, total)
@@ -183,6 +169,39 @@ func outboxProducers(ctx context.Context, t *testing.T, dsn, table string, n, to
 		return nil, err
 	}
 	return ids, nil
+}
+
+// startOutboxProducers runs outboxProducers in the background; wait
+// returns the ids written, failing the test on an error.
+func startOutboxProducers(ctx context.Context, dsn, table string, n, total int) (wait func(t *testing.T) map[string]string) {
+	type result struct {
+		ids map[string]string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ids, err := outboxProducers(ctx, dsn, table, n, total)
+		done <- result{ids, err}
+	}()
+	return func(t *testing.T) map[string]string {
+		t.Helper()
+		res := <-done
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		return res.ids
+	}
+}
+
+// settleOutbox waits until rc got every id, then checks the events topic
+// and the deliveries (outboxFigures).
+func settleOutbox(t *testing.T, h *harness, rc *receiver, ids map[string]string, within time.Duration) (dupTopic, lost, disorder int) {
+	t.Helper()
+	waitFor(t, within, "every outbox row delivered", func() bool {
+		_, counts, _ := rc.snapshot()
+		return len(counts) >= len(ids)
+	})
+	return outboxFigures(t, h, rc, ids)
 }
 
 // outboxFigures checks what reached the events topic and the endpoint:
@@ -241,7 +260,7 @@ func outboxFigures(t *testing.T, h *harness, rc *receiver, ids map[string]string
 // times and restarted: every row reaches the endpoint, the events topic
 // holds each row once, and each key's events stay in order.
 func TestOutboxRelayKilledRepeatedlyLosesAndRepeatsNothing(t *testing.T) {
-	dsn := postgresDSN(t)
+	dsn := testenv.Postgres(t)
 	const total, producers, kills = 20000, 8, 5
 	h := start(t, testConfig(t))
 	rc := newReceiver(t, nil)
@@ -252,15 +271,7 @@ func TestOutboxRelayKilledRepeatedlyLosesAndRepeatsNothing(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	type result struct {
-		ids map[string]string
-		err error
-	}
-	produced := make(chan result, 1)
-	go func() {
-		ids, err := outboxProducers(ctx, t, dsn, table, producers, total)
-		produced <- result{ids, err}
-	}()
+	wait := startOutboxProducers(ctx, dsn, table, producers, total)
 	began := time.Now()
 	// The producers take about 40 s; the kills land across that time.
 	for range kills {
@@ -268,26 +279,19 @@ func TestOutboxRelayKilledRepeatedlyLosesAndRepeatsNothing(t *testing.T) {
 		relay.kill()
 		relay.start()
 	}
-	res := <-produced
-	if res.err != nil {
-		t.Fatal(res.err)
-	}
-	waitFor(t, 3*time.Minute, "every outbox row delivered", func() bool {
-		_, counts, _ := rc.snapshot()
-		return len(counts) >= len(res.ids)
-	})
-	dup, lost, disorder := outboxFigures(t, h, rc, res.ids)
+	ids := wait(t)
+	dup, lost, disorder := settleOutbox(t, h, rc, ids, 3*time.Minute)
 	testreport.Figures(t, "outbox relay killed %d times over %v: rows %d from %d producers, delivered %d, lost %d, events-topic duplicates %d, out of order %d",
-		kills, time.Since(began).Round(time.Second), len(res.ids), producers, len(res.ids)-lost, lost, dup, disorder)
-	if len(res.ids) != total || lost+dup+disorder > 0 {
-		t.Errorf("rows %d (want %d): lost %d, duplicated in the events topic %d, out of order %d", len(res.ids), total, lost, dup, disorder)
+		kills, time.Since(began).Round(time.Second), len(ids), producers, len(ids)-lost, lost, dup, disorder)
+	if len(ids) != total || lost+dup+disorder > 0 {
+		t.Errorf("rows %d (want %d): lost %d, duplicated in the events topic %d, out of order %d", len(ids), total, lost, dup, disorder)
 	}
 }
 
 // Two relays on one table: one is active; when it is SIGKILLed the other
 // takes over within 30 s, and nothing is lost or doubled.
 func TestOutboxStandbyRelayTakesOverWhenTheActiveDies(t *testing.T) {
-	dsn := postgresDSN(t)
+	dsn := testenv.Postgres(t)
 	h := start(t, testConfig(t))
 	rc := newReceiver(t, nil)
 	h.addEndpoint("ep", rc, 5*time.Second)
@@ -299,15 +303,7 @@ func TestOutboxStandbyRelayTakesOverWhenTheActiveDies(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	type result struct {
-		ids map[string]string
-		err error
-	}
-	produced := make(chan result, 1)
-	go func() {
-		ids, err := outboxProducers(ctx, t, dsn, table, 4, 4000)
-		produced <- result{ids, err}
-	}()
+	wait := startOutboxProducers(ctx, dsn, table, 4, 4000)
 	time.Sleep(time.Second)
 	if b.active() {
 		t.Fatal("both relays report active")
@@ -316,17 +312,10 @@ func TestOutboxStandbyRelayTakesOverWhenTheActiveDies(t *testing.T) {
 	killed := time.Now()
 	waitFor(t, 30*time.Second, "relay b takes over", b.active)
 	takeOver := time.Since(killed)
-	res := <-produced
-	if res.err != nil {
-		t.Fatal(res.err)
-	}
-	waitFor(t, 2*time.Minute, "every outbox row delivered", func() bool {
-		_, counts, _ := rc.snapshot()
-		return len(counts) >= len(res.ids)
-	})
-	dup, lost, disorder := outboxFigures(t, h, rc, res.ids)
+	ids := wait(t)
+	dup, lost, disorder := settleOutbox(t, h, rc, ids, 2*time.Minute)
 	testreport.Figures(t, "outbox fail-over: standby active %v after the active relay's SIGKILL; rows %d, delivered %d, lost %d, events-topic duplicates %d, out of order %d",
-		takeOver.Round(10*time.Millisecond), len(res.ids), len(res.ids)-lost, lost, dup, disorder)
+		takeOver.Round(10*time.Millisecond), len(ids), len(ids)-lost, lost, dup, disorder)
 	if lost+dup+disorder > 0 {
 		t.Errorf("lost %d, duplicated in the events topic %d, out of order %d", lost, dup, disorder)
 	}
@@ -335,7 +324,7 @@ func TestOutboxStandbyRelayTakesOverWhenTheActiveDies(t *testing.T) {
 // serve --outbox-postgres runs the relay inside serve: rows committed to
 // the outbox table reach the endpoint.
 func TestServeRelaysItsOutbox(t *testing.T) {
-	dsn := postgresDSN(t)
+	dsn := testenv.Postgres(t)
 	table := outboxTable(t, dsn)
 	kafka := freeAddr(t)
 	proc := newServeProc(t, "--data-dir", t.TempDir(), "--kafka-listen", kafka, "--topic-prefix", fmt.Sprintf("o%d.", rand.IntN(1e6)),

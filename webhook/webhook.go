@@ -128,26 +128,39 @@ type middleware struct {
 	next http.Handler
 }
 
-func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, m.o.MaxBodyBytes))
+// ReadVerified reads r's body, at most maxBody bytes, and verifies its
+// signature and webhook-timestamp against keys. When it fails it has
+// answered w (413 for a body too large, 400 for missing or malformed
+// headers, 401 for a bad signature or timestamp) and ok is false. Stores
+// other than Store (webhook/pgstore) build their flow on it.
+func ReadVerified(w http.ResponseWriter, r *http.Request, keys []string, tolerance time.Duration, maxBody int64, now time.Time) (body []byte, d Delivery, ok bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			http.Error(w, "webhook body too large", http.StatusRequestEntityTooLarge)
-			return
+			return nil, Delivery{}, false
 		}
 		http.Error(w, "read webhook body", http.StatusBadRequest)
-		return
+		return nil, Delivery{}, false
 	}
-	if err := signature.Verify(m.o.Keys, r.Header, body, m.o.Tolerance, m.o.Now()); err != nil {
+	if err := signature.Verify(keys, r.Header, body, tolerance, now); err != nil {
 		status := http.StatusUnauthorized
 		if errors.Is(err, signature.ErrMissingHeaders) || errors.Is(err, signature.ErrInvalidHeaders) {
 			status = http.StatusBadRequest
 		}
 		http.Error(w, "webhook verification failed: "+err.Error(), status)
+		return nil, Delivery{}, false
+	}
+	unix, _ := strconv.ParseInt(r.Header.Get(signature.HeaderTimestamp), 10, 64) // Verify parsed it
+	return body, Delivery{ID: r.Header.Get(signature.HeaderID), Timestamp: time.Unix(unix, 0)}, true
+}
+
+func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, d, verified := ReadVerified(w, r, m.o.Keys, m.o.Tolerance, m.o.MaxBodyBytes, m.o.Now())
+	if !verified {
 		return
 	}
-	id := r.Header.Get(signature.HeaderID)
-	unix, _ := strconv.ParseInt(r.Header.Get(signature.HeaderTimestamp), 10, 64) // Verify parsed it
+	id := d.ID
 
 	state, err := m.o.Store.Claim(r.Context(), id, m.o.Lease)
 	if err != nil {
@@ -167,7 +180,7 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, Delivery{ID: id, Timestamp: time.Unix(unix, 0)}))
+	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, d))
 	sw := &statusWriter{ResponseWriter: w}
 	ok := false
 	defer func() {

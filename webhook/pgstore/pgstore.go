@@ -263,21 +263,8 @@ func (s *Store) Handler(o HandlerOptions, h HandlerFunc) (http.Handler, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, o.MaxBodyBytes))
-		if err != nil {
-			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				http.Error(w, "webhook body too large", http.StatusRequestEntityTooLarge)
-				return
-			}
-			http.Error(w, "read webhook body", http.StatusBadRequest)
-			return
-		}
-		if err := signature.Verify(o.Keys, r.Header, body, o.Tolerance, s.o.Now()); err != nil {
-			status := http.StatusUnauthorized
-			if errors.Is(err, signature.ErrMissingHeaders) || errors.Is(err, signature.ErrInvalidHeaders) {
-				status = http.StatusBadRequest
-			}
-			http.Error(w, "webhook verification failed: "+err.Error(), status)
+		body, d, ok := webhook.ReadVerified(w, r, o.Keys, o.Tolerance, o.MaxBodyBytes, s.o.Now())
+		if !ok {
 			return
 		}
 		var b struct {
@@ -288,8 +275,7 @@ func (s *Store) Handler(o HandlerOptions, h HandlerFunc) (http.Handler, error) {
 			http.Error(w, "body is not a hookline event", http.StatusUnprocessableEntity)
 			return
 		}
-		unix, _ := strconv.ParseInt(r.Header.Get(signature.HeaderTimestamp), 10, 64) // Verify parsed it
-		ev := Event{ID: r.Header.Get(signature.HeaderID), Type: b.Type, Timestamp: time.Unix(unix, 0), Data: b.Data, Body: body}
+		ev := Event{ID: d.ID, Type: b.Type, Timestamp: d.Timestamp, Data: b.Data, Body: body}
 		out, err := s.Process(r.Context(), ev, h)
 		w.Header().Set("Content-Type", "application/json")
 		switch {

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -18,22 +17,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hookline/hookline/internal/testenv"
 	"github.com/hookline/hookline/signature"
 )
 
-// testPool is the PostgreSQL of HOOKLINE_TEST_POSTGRES
-// (deploy/postgres/postgres.sh start); HOOKLINE_REQUIRE_POSTGRES makes a
-// missing one fail instead of skip.
+// testPool is a pool on the test PostgreSQL (testenv.Postgres).
 func testPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	dsn := os.Getenv("HOOKLINE_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("HOOKLINE_REQUIRE_POSTGRES") != "" {
-			t.Fatal("HOOKLINE_REQUIRE_POSTGRES is set but HOOKLINE_TEST_POSTGRES is empty: start it with deploy/postgres/postgres.sh start")
-		}
-		t.Skip("HOOKLINE_TEST_POSTGRES is not set (deploy/postgres/postgres.sh start)")
-	}
-	cfg, err := pgxpool.ParseConfig(dsn)
+	cfg, err := pgxpool.ParseConfig(testenv.Postgres(t))
 	if err != nil {
 		t.Fatal(err)
 	}
