@@ -509,6 +509,38 @@ type chain struct {
 	tierAborts  int            // abort markers in the tier topics
 	attemptRecs []processors.Attempt
 	tierRecs    []*kgo.Record
+	dlqRecs     []*kgo.Record
+}
+
+// logDuplicates logs every copy of each tier or DLQ record that is in the
+// chain more than once: where it is, which producer wrote it, and the
+// record it was handed on from, so that a failure says how it came about.
+func logDuplicates(t *testing.T, c chain) {
+	t.Helper()
+	copies := make(map[string][]*kgo.Record)
+	for _, r := range c.tierRecs {
+		st, _ := processors.ParseRetryState(r.Headers)
+		k := fmt.Sprintf("tier %s/%d", eventID(r), st.Attempts)
+		copies[k] = append(copies[k], r)
+	}
+	for _, r := range c.dlqRecs {
+		k := "dlq " + eventID(r)
+		copies[k] = append(copies[k], r)
+	}
+	for k, rs := range copies {
+		if len(rs) < 2 {
+			continue
+		}
+		for _, r := range rs {
+			src := ""
+			for _, h := range r.Headers {
+				if h.Key == pipeline.HeaderSource {
+					src = string(h.Value)
+				}
+			}
+			t.Logf("duplicate %s: %s[%d]@%d producer %d epoch %d from %s at %s", k, r.Topic, r.Partition, r.Offset, r.ProducerID, r.ProducerEpoch, src, r.Timestamp.Format(time.RFC3339Nano))
+		}
+	}
 }
 
 // readChain reads the tier topics, the DLQ and the attempts topic.
@@ -522,6 +554,7 @@ func readChain(t *testing.T, brokers []string, set topics.Set, committed bool) c
 	c := chain{dlq: make(map[string]int), dlqReasons: make(map[string]int), tier: make(map[string]int), attempts: make(map[string]int)}
 	for _, r := range all[set.DLQ].records {
 		c.dlq[eventID(r)]++
+		c.dlqRecs = append(c.dlqRecs, r)
 		st, err := processors.ParseRetryState(r.Headers)
 		if err != nil {
 			t.Fatalf("DLQ record: %v", err)

@@ -317,7 +317,7 @@ func TestEmbeddedBrokerKilledRepeatedlyKeepsTheChainExactlyOnce(t *testing.T) {
 	<-sent
 
 	set := chaosTopics(prefix, 4)
-	f, _ := settle(t, []string{kafka}, set, accepted, fl.delivered, 2*time.Minute)
+	f, c := settle(t, []string{kafka}, set, accepted, fl.delivered, 2*time.Minute)
 	testreport.Figures(t, "embedded broker killed %d times over %v: %v", kills, time.Since(began).Round(time.Second), f)
 	proc.kill() // its log is read below
 	t.Logf("assignments that found a torn transaction's records already handed on: %d",
@@ -327,6 +327,7 @@ func TestEmbeddedBrokerKilledRepeatedlyKeepsTheChainExactlyOnce(t *testing.T) {
 	}
 	// Attempt records may repeat after a torn transaction (same attempt id).
 	if f.dupTier+f.dupDLQ > 0 {
+		logDuplicates(t, c)
 		t.Errorf("hand-offs committed twice: tier %d, DLQ %d", f.dupTier, f.dupDLQ)
 	}
 }
