@@ -515,8 +515,9 @@ type chain struct {
 // logDuplicates logs every copy of each tier or DLQ record that is in the
 // chain more than once: where it is, which producer wrote it, and the
 // record it was handed on from, so that a failure says how it came about.
-func logDuplicates(t *testing.T, c chain) {
+func logDuplicates(t *testing.T, brokers []string, c chain) {
 	t.Helper()
+	sources := make(map[string]bool)
 	copies := make(map[string][]*kgo.Record)
 	for _, r := range c.tierRecs {
 		st, _ := processors.ParseRetryState(r.Headers)
@@ -539,7 +540,49 @@ func logDuplicates(t *testing.T, c chain) {
 				}
 			}
 			t.Logf("duplicate %s: %s[%d]@%d producer %d epoch %d from %s at %s", k, r.Topic, r.Partition, r.Offset, r.ProducerID, r.ProducerEpoch, src, r.Timestamp.Format(time.RFC3339Nano))
+			sources[src] = true
 		}
+	}
+	for src := range sources {
+		logAround(t, brokers, src)
+	}
+}
+
+// logAround logs the records around a source "topic/partition/offset" as a
+// read_uncommitted reader sees them, transaction markers included: which of
+// them a transaction wrote, by which producer, and how it ended.
+func logAround(t *testing.T, brokers []string, src string) {
+	t.Helper()
+	i := strings.LastIndexByte(src, '/')
+	j := strings.LastIndexByte(src[:max(i, 0)], '/')
+	if i < 0 || j < 0 {
+		return
+	}
+	topic := src[:j]
+	p, err1 := strconv.Atoi(src[j+1 : i])
+	o, err2 := strconv.ParseInt(src[i+1:], 10, 64)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	from := max(o-4, 0)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {int32(p): kgo.NewOffset().At(from)}}),
+		kgo.FetchIsolationLevel(kgo.ReadUncommitted()), kgo.KeepControlRecords())
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for seen := int64(0); seen < 10 && ctx.Err() == nil; {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if seen >= 10 {
+				return
+			}
+			seen++
+			t.Logf("  around %s: @%d producer %d epoch %d control %v transactional %v event %s", src, r.Offset, r.ProducerID, r.ProducerEpoch,
+				r.Attrs.IsControl(), r.Attrs.IsTransactional(), eventID(r))
+		})
 	}
 }
 

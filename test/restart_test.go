@@ -327,7 +327,7 @@ func TestEmbeddedBrokerKilledRepeatedlyKeepsTheChainExactlyOnce(t *testing.T) {
 	}
 	// Attempt records may repeat after a torn transaction (same attempt id).
 	if f.dupTier+f.dupDLQ > 0 {
-		logDuplicates(t, c)
+		logDuplicates(t, []string{kafka}, c)
 		t.Errorf("hand-offs committed twice: tier %d, DLQ %d", f.dupTier, f.dupDLQ)
 	}
 }
