@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/hookline/hookline/internal/testreport"
 )
 
@@ -117,11 +120,13 @@ func TestCrashMidTransactionLeavesEachTierRecordOnce(t *testing.T) {
 		return aborts
 	}
 	for kills < minKills || (kills < maxKills && caught() == 0) {
-		// A restart waits out the session timeout (10 s), so the first
-		// second or so after it is ready is a burst of catch-up
-		// transactions; later the tiers can sit idle until the next due
-		// time, where a kill catches nothing.
-		time.Sleep(randBetween(100*time.Millisecond, 1500*time.Millisecond))
+		// Kill while a transaction that wrote tier records is open: a
+		// tier partition whose end is past its last stable offset holds
+		// records of a transaction not ended yet. Transactions end within
+		// milliseconds, so a kill at a random moment mostly misses them
+		// (0 of 16 kills did in CI); this one waits for one, up to 5 s.
+		time.Sleep(randBetween(50*time.Millisecond, 500*time.Millisecond))
+		waitForOpenTransaction(t, brokers, tierTopics, 5*time.Second)
 		n.kill()
 		kills++
 		n.start()
@@ -221,4 +226,35 @@ func TestRebalanceMidRunLosesNothingAndNeverEarly(t *testing.T) {
 		t.Error("no tier attempt was checked")
 	}
 	b.stop()
+}
+
+// waitForOpenTransaction returns as soon as a partition of topics has
+// records of a transaction that has not ended (its high watermark is past
+// its last stable offset), or when within has passed.
+func waitForOpenTransaction(t *testing.T, brokers []string, topics []string, within time.Duration) bool {
+	t.Helper()
+	adm, err := kadm.NewOptClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), within)
+	defer cancel()
+	for ctx.Err() == nil {
+		hw, err1 := adm.ListEndOffsets(ctx, topics...)
+		lso, err2 := adm.ListCommittedOffsets(ctx, topics...)
+		if err1 == nil && err2 == nil {
+			open := false
+			hw.Each(func(o kadm.ListedOffset) {
+				if c, ok := lso.Lookup(o.Topic, o.Partition); ok && o.Err == nil && c.Err == nil && o.Offset > c.Offset {
+					open = true
+				}
+			})
+			if open {
+				return true
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return false
 }
