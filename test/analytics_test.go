@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/analytics"
+	"github.com/hookline/hookline/processors"
 )
 
 // clickhouseAddr returns the ClickHouse server to test against; when CI says
@@ -58,23 +59,21 @@ func TestClickHouseRowsMatchThePipelineAttempts(t *testing.T) {
 	for i := range n {
 		h.send(fmt.Sprintf("evt-%d", i), eps[i%3], fmt.Sprint("k", i%7), map[string]int{"n": i})
 	}
-	// Every event settles: delivered, or dead-lettered after the last tier.
-	dead := n / 3
-	h.readTopic(h.env.Topics.DLQ, dead, 60*time.Second)
-
+	// Every event settles: one attempt says delivered or dead-lettered. A
+	// pause in the attempts topic is no sign of that: the last tier waits
+	// 7.2 s at test scale, and a flaky event can still be on its way there.
 	want := make(map[string]uint64)
-	var total int
-	waitFor(t, 30*time.Second, "attempt records to stop changing", func() bool {
+	waitFor(t, 2*time.Minute, "every event to be delivered or dead-lettered", func() bool {
 		atts := h.attempts(1<<30, time.Second)
-		if len(atts) != total || total == 0 {
-			total = len(atts)
-			return false
-		}
+		settled := make(map[string]bool)
 		clear(want)
 		for _, a := range atts {
 			want[string(a.Outcome)]++
+			if a.Outcome == processors.OutcomeDelivered || a.Outcome == processors.OutcomeDeadLettered {
+				settled[a.EventID] = true
+			}
 		}
-		return true
+		return len(settled) == n
 	})
 	var got map[string]uint64
 	waitFor(t, 3*time.Minute, "ClickHouse to hold every attempt", func() bool {
