@@ -242,6 +242,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer cancelWork()
 	defer r.sess.CloseAllowingRebalance()
 
+	r.fencePredecessor(ctx)
 	r.lastEnd = r.cfg.Now()
 	for ctx.Err() == nil {
 		r.pollOnce(ctx)
@@ -267,6 +268,20 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	r.handleEvents()
 	return r.maybeFlush(true)
+}
+
+// fencePredecessor initialises the stage's transactional producer now rather
+// than at its first hand-off. A process killed mid-transaction left that
+// transaction open, and its offsets pending in the group: the assignment
+// reads stable offsets only (see loadDone), so without this it would wait
+// for the broker to time the transaction out (about 50 s) before it could
+// start. InitProducerID with the same transactional id fences the
+// predecessor and aborts its open transaction at once. A failure here is
+// only logged: the producer initialises again at the first hand-off.
+func (r *Runner) fencePredecessor(ctx context.Context) {
+	if _, _, err := r.sess.Client().ProducerID(ctx); err != nil && ctx.Err() == nil {
+		r.log.Warn("initialise transactional producer; a predecessor's open transaction is aborted only when the broker times it out", "err", err)
+	}
 }
 
 // pollOnce polls until records arrive, a completion or revoke wakes it, or the

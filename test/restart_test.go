@@ -95,14 +95,28 @@ func (s *serveProc) start() {
 	}
 	s.t.Cleanup(func() { _ = s.cmd.Process.Kill(); _ = s.cmd.Wait() })
 	metrics := s.args[4]
-	waitFor(s.t, 60*time.Second, "serve /readyz", func() bool {
+	var last string
+	began := time.Now()
+	deadline := began.Add(60 * time.Second)
+	for {
 		resp, err := http.Get("http://" + metrics + "/readyz")
-		if err != nil {
-			return false
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				s.t.Logf("serve ready after %v", time.Since(began).Round(time.Millisecond))
+				return
+			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, bytes.TrimSpace(body))
+		} else {
+			last = err.Error()
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+		if time.Now().After(deadline) {
+			s.kill() // its log is complete once it has exited
+			s.t.Fatalf("timed out after 60s waiting for serve /readyz; it last said: %s\nserve's log:\n%s", last, s.log)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (s *serveProc) kill() {
