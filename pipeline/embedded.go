@@ -77,6 +77,17 @@ func StartEmbedded(listen, dataDir string, partitions int32, logger *slog.Logger
 		return nil, fmt.Errorf("embedded kafka broker: make %s private: %w", dir, err)
 	}
 
+	// A crash between kfake's two writes of a batch would make an
+	// interrupted transaction's records visible (see repairTornIndexes).
+	repaired, err := repairTornIndexes(dir)
+	if err != nil {
+		return nil, fmt.Errorf("embedded kafka broker: check the data in %s after a crash: %w", dir, err)
+	}
+	if len(repaired) > 0 {
+		logger.Warn("embedded kafka broker: a crash cut a write short; restored the index entries of the last batches written, so that the transactions the crash interrupted stay uncommitted",
+			"partitions", repaired)
+	}
+
 	cluster, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
 		// kfake always asks for 127.0.0.1:<port>; we listen where we
