@@ -119,6 +119,11 @@ type Config struct {
 	BreakerCooldown time.Duration `yaml:"breaker_cooldown"`
 	// ShutdownGrace bounds a graceful shutdown.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// MetricsEndpointLabels bounds the endpoint label of the per-endpoint
+	// metrics: the first N endpoints a process delivers to get their own
+	// series, every later one counts under endpoint="_other". 0 turns the
+	// label off: every endpoint counts under "_other" (docs/metrics.md).
+	MetricsEndpointLabels int `yaml:"metrics_endpoint_labels"`
 	// InstanceID identifies this process, in transactional ids among others.
 	InstanceID string `yaml:"instance_id"`
 
@@ -220,28 +225,30 @@ const (
 // them equal instead of this referring to them.
 func Default() Config {
 	return Config{
-		KafkaListen:        "127.0.0.1:9092",
-		DataDir:            "./hookline-data",
-		TopicPrefix:        "hookline.",
-		Partitions:         8,
-		ReplicationFactor:  -1,
-		Tiers:              []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute, time.Hour},
-		TierScale:          1,
-		Jitter:             0.2,
-		Listen:             "127.0.0.1:8080",
-		MetricsListen:      "127.0.0.1:9464",
-		MaxPayloadBytes:    256 << 10,
-		IdempotencyWindow:  24 * time.Hour,
-		EndpointTimeout:    15 * time.Second,
-		Concurrency:        32,
-		MaxInFlight:        3000,
-		MaxInFlightBytes:   16 << 20,
-		BreakerThreshold:   5,
-		BreakerCooldown:    10 * time.Second,
-		ShutdownGrace:      15 * time.Second,
-		InstanceID:         defaultInstanceID(),
-		ClickHouseDatabase: "hookline",
-		ClickHouseUsername: "default",
+		KafkaListen:       "127.0.0.1:9092",
+		DataDir:           "./hookline-data",
+		TopicPrefix:       "hookline.",
+		Partitions:        8,
+		ReplicationFactor: -1,
+		Tiers:             []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute, time.Hour},
+		TierScale:         1,
+		Jitter:            0.2,
+		Listen:            "127.0.0.1:8080",
+		MetricsListen:     "127.0.0.1:9464",
+		MaxPayloadBytes:   256 << 10,
+		IdempotencyWindow: 24 * time.Hour,
+		EndpointTimeout:   15 * time.Second,
+		Concurrency:       32,
+		MaxInFlight:       3000,
+		MaxInFlightBytes:  16 << 20,
+		BreakerThreshold:  5,
+		BreakerCooldown:   10 * time.Second,
+		ShutdownGrace:     15 * time.Second,
+		// pipeline.DefaultEndpointLabels; a pipeline test holds them equal.
+		MetricsEndpointLabels: 100,
+		InstanceID:            defaultInstanceID(),
+		ClickHouseDatabase:    "hookline",
+		ClickHouseUsername:    "default",
 		// analytics.DefaultRetention; a test there holds the two equal.
 		AnalyticsRetention:       90 * Day,
 		AnalyticsRollupRetention: 400 * Day,
@@ -389,6 +396,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInFlightBytes < 1 {
 		bad("max_in_flight_bytes", "must be at least 1, got %d", c.MaxInFlightBytes)
+	}
+	if c.MetricsEndpointLabels < 0 || c.MetricsEndpointLabels > 10000 {
+		bad("metrics_endpoint_labels", "must be between 0 (label off) and 10000, got %d", c.MetricsEndpointLabels)
 	}
 	if c.BreakerThreshold < 1 {
 		bad("breaker_threshold", "must be at least 1, got %d", c.BreakerThreshold)

@@ -110,6 +110,8 @@ func TestValidate(t *testing.T) {
 		{"in flight below concurrency", func(c *Config) { c.MaxInFlight = 10 }, "max_in_flight: must be at least concurrency (32)"},
 		{"in flight bytes zero", func(c *Config) { c.MaxInFlightBytes = 0 }, "max_in_flight_bytes: must be at least 1"},
 		{"breaker threshold", func(c *Config) { c.BreakerThreshold = 0 }, "breaker_threshold:"},
+		{"negative endpoint labels", func(c *Config) { c.MetricsEndpointLabels = -1 }, "metrics_endpoint_labels:"},
+		{"unbounded endpoint labels", func(c *Config) { c.MetricsEndpointLabels = 1 << 20 }, "metrics_endpoint_labels:"},
 		{"breaker cooldown", func(c *Config) { c.BreakerCooldown = 0 }, "breaker_cooldown:"},
 		{"shutdown grace", func(c *Config) { c.ShutdownGrace = 0 }, "shutdown_grace:"},
 		{"instance id empty", func(c *Config) { c.InstanceID = "" }, "instance_id: must not be empty"},

@@ -194,6 +194,7 @@ var fields = []field{
 	integer("max_in_flight_bytes", "bytes held per partition (its read-ahead window) before fetching pauses", func(c *Config) *int { return &c.MaxInFlightBytes }),
 	integer("breaker_threshold", "consecutive failures that open an endpoint's circuit breaker", func(c *Config) *int { return &c.BreakerThreshold }),
 	duration("breaker_cooldown", "how long an open circuit breaker waits before a trial request", func(c *Config) *time.Duration { return &c.BreakerCooldown }),
+	integer("metrics_endpoint_labels", "endpoints with their own series in the per-endpoint metrics (later ones count as _other); 0 turns the label off", func(c *Config) *int { return &c.MetricsEndpointLabels }),
 	duration("shutdown_grace", "how long a graceful shutdown may take", func(c *Config) *time.Duration { return &c.ShutdownGrace }),
 	str("instance_id", "`id` of this process, used in transactional ids", func(c *Config) *string { return &c.InstanceID }),
 	str("clickhouse", "ClickHouse native protocol `address`; empty disables the attempt sink", func(c *Config) *string { return &c.ClickHouse }),

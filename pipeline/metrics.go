@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"log/slog"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,23 +12,36 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookline/hookline/dlq"
 	"github.com/hookline/hookline/processors"
 )
 
+// DefaultEndpointLabels is how many endpoints get their own series in the
+// per-endpoint metrics of a process (config metrics_endpoint_labels).
+const DefaultEndpointLabels = 100
+
+// OtherEndpoint is the endpoint label of the deliveries to endpoints past
+// the bound, or to every endpoint when the label is off.
+const OtherEndpoint = "_other"
+
 // Metrics are the pipeline's Prometheus metrics.
 type Metrics struct {
-	Deliveries      *prometheus.CounterVec
-	DeliveryLatency *prometheus.HistogramVec
-	StageRecords    *prometheus.CounterVec
-	StageSeconds    *prometheus.HistogramVec
-	DLQWritten      *prometheus.CounterVec
-	ConsumerLag     *prometheus.GaugeVec
-	TierWaiting     *prometheus.GaugeVec
-	DLQDepth        prometheus.Gauge
+	Deliveries         *prometheus.CounterVec
+	DeliveryLatency    *prometheus.HistogramVec
+	EndpointDeliveries *prometheus.CounterVec
+	StageRecords       *prometheus.CounterVec
+	StageSeconds       *prometheus.HistogramVec
+	TierLateness       *prometheus.HistogramVec
+	DLQWritten         *prometheus.CounterVec
+	ConsumerLag        *prometheus.GaugeVec
+	TierWaiting        *prometheus.GaugeVec
+
+	endpoints *endpointLabels
 }
 
-// NewMetrics registers the pipeline metrics with reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+// NewMetrics registers the pipeline metrics with reg. maxEndpoints bounds
+// the endpoint label (see config metrics_endpoint_labels); 0 turns it off.
+func NewMetrics(reg prometheus.Registerer, maxEndpoints int) *Metrics {
 	f := promauto.With(reg)
 	return &Metrics{
 		Deliveries: f.NewCounterVec(prometheus.CounterOpts{
@@ -38,6 +53,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "HTTP delivery latency, per stage.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"tier"}),
+		EndpointDeliveries: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_endpoint_deliveries_total",
+			Help: "Delivery attempts per endpoint (the first metrics_endpoint_labels endpoints; later ones as _other) by HTTP status: 2xx, 3xx, 401, 403, 4xx, 5xx, or none (no response, or no request made).",
+		}, []string{"endpoint", "status"}),
 		StageRecords: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookline_stage_records_total",
 			Help: "Deliveries processed by each stage: one per record and endpoint (a tenant event is one per subscriber).",
@@ -47,9 +66,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time to process one delivery (a record, for one endpoint), per stage.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"stage"}),
+		TierLateness: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hookline_tier_lateness_seconds",
+			Help:    "How long after it was due a retry tier started processing a record.",
+			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
+		}, []string{"tier"}),
 		DLQWritten: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookline_dlq_records_written_total",
-			Help: "Records this process wrote to the dead-letter topic, by the stage that wrote them.",
+			Help: "Records this process wrote to the dead-letter topic, by the stage that wrote them (counted when written; an aborted transaction's count stays).",
 		}, []string{"stage"}),
 		ConsumerLag: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hookline_consumer_lag_records",
@@ -59,11 +83,47 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "hookline_tier_waiting_records",
 			Help: "Records waiting in each retry tier (the tier group's lag).",
 		}, []string{"tier"}),
-		DLQDepth: f.NewGauge(prometheus.GaugeOpts{
-			Name: "hookline_dlq_records",
-			Help: "Records in the dead-letter topic.",
-		}),
+		endpoints: &endpointLabels{max: maxEndpoints, seen: make(map[string]struct{})},
 	}
+}
+
+// endpointLabels bounds the endpoint label: the first max endpoint ids seen
+// keep theirs, every later one is OtherEndpoint.
+type endpointLabels struct {
+	mu   sync.Mutex
+	max  int
+	seen map[string]struct{}
+}
+
+func (l *endpointLabels) label(id string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.seen[id]; ok {
+		return id
+	}
+	if len(l.seen) >= l.max {
+		return OtherEndpoint
+	}
+	l.seen[id] = struct{}{}
+	return id
+}
+
+// StatusLabel is the status label of an attempt's HTTP status: 401 and
+// 403 on their own (a receiver refusing the signature), else the class.
+func StatusLabel(code int) string {
+	switch {
+	case code == 401, code == 403:
+		return strconv.Itoa(code)
+	case code >= 200 && code < 300:
+		return "2xx"
+	case code >= 300 && code < 400:
+		return "3xx"
+	case code >= 400 && code < 500:
+		return "4xx"
+	case code >= 500 && code < 600:
+		return "5xx"
+	}
+	return "none"
 }
 
 // Observe wraps a stage so that every stage gets the same metrics and
@@ -71,6 +131,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func Observe(s Stage, name, dlqTopic, attemptsTopic string, m *Metrics, log *slog.Logger) Stage {
 	return StageFunc(func(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
 		start := time.Now()
+		if due, ok := processors.DueOf(r); ok {
+			m.TierLateness.WithLabelValues(name).Observe(max(start.Sub(due).Seconds(), 0))
+		}
 		out, err := s.Process(ctx, r)
 		if err != nil {
 			return nil, err
@@ -88,6 +151,7 @@ func Observe(s Stage, name, dlqTopic, attemptsTopic string, m *Metrics, log *slo
 					continue
 				}
 				m.Deliveries.WithLabelValues(name, string(a.Outcome), string(a.ErrorClass)).Inc()
+				m.EndpointDeliveries.WithLabelValues(m.endpoints.label(a.EndpointID), StatusLabel(a.StatusCode)).Inc()
 				if !a.Skipped {
 					m.DeliveryLatency.WithLabelValues(name).Observe(a.LatencyMS / 1000)
 				}
@@ -104,9 +168,9 @@ type StageGroup struct {
 	Tier  bool
 }
 
-// MonitorLag refreshes the lag and DLQ depth gauges every interval until ctx
-// is done. Errors are logged and retried on the next tick.
-func MonitorLag(ctx context.Context, adm *kadm.Client, groups []StageGroup, dlqTopic string, m *Metrics, every time.Duration, log *slog.Logger) {
+// MonitorLag refreshes the lag gauges and the DLQ backlog every interval
+// until ctx is done. Errors are logged and retried on the next tick.
+func MonitorLag(ctx context.Context, adm *kadm.Client, groups []StageGroup, backlog *dlq.Backlog, m *Metrics, every time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	names := make([]string, len(groups))
@@ -129,8 +193,8 @@ func MonitorLag(ctx context.Context, adm *kadm.Client, groups []StageGroup, dlqT
 		} else if ctx.Err() == nil {
 			log.Warn("read consumer lag", "err", err)
 		}
-		if depth, err := TopicDepth(ctx, adm, dlqTopic); err == nil {
-			m.DLQDepth.Set(float64(depth))
+		if err := backlog.Refresh(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("read the DLQ and its replays", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -140,21 +204,40 @@ func MonitorLag(ctx context.Context, adm *kadm.Client, groups []StageGroup, dlqT
 	}
 }
 
-// TopicDepth is the number of records in a topic: end minus start offsets.
-func TopicDepth(ctx context.Context, adm *kadm.Client, topic string) (int64, error) {
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return 0, err
+// backlogCollector exports a DLQ backlog's figures, and nothing until the
+// backlog has read the DLQ and the audit trail once: a partial count after
+// a restart would look like records leaving the DLQ, and a counter that
+// starts low like a reset.
+type backlogCollector struct {
+	b                               *dlq.Backlog
+	waiting, deadLettered, replayed *prometheus.Desc
+}
+
+func newBacklogCollector(b *dlq.Backlog) *backlogCollector {
+	return &backlogCollector{
+		b: b,
+		waiting: prometheus.NewDesc("hookline_dlq_waiting_records",
+			"Records in the dead-letter topic that no replay has sent or skipped: what waits for an operator.", nil, nil),
+		deadLettered: prometheus.NewDesc("hookline_dlq_dead_lettered_records_total",
+			"Records committed to the dead-letter topic since it was created, by any process (read from the topic).", nil, nil),
+		replayed: prometheus.NewDesc("hookline_dlq_replayed_records_total",
+			"Dead-lettered records that replays handled, from the audit trail: result sent (re-driven) or skipped (matched, could not be sent).", []string{"result"}, nil),
 	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return 0, err
+}
+
+func (c *backlogCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.waiting
+	ch <- c.deadLettered
+	ch <- c.replayed
+}
+
+func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
+	n, ok := c.b.Counts()
+	if !ok {
+		return
 	}
-	var n int64
-	ends.Each(func(o kadm.ListedOffset) {
-		if s, ok := starts.Lookup(topic, o.Partition); ok && o.Err == nil {
-			n += o.Offset - s.Offset
-		}
-	})
-	return n, nil
+	ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(n.Waiting))
+	ch <- prometheus.MustNewConstMetric(c.deadLettered, prometheus.CounterValue, float64(n.DeadLettered))
+	ch <- prometheus.MustNewConstMetric(c.replayed, prometheus.CounterValue, float64(n.Replayed), "sent")
+	ch <- prometheus.MustNewConstMetric(c.replayed, prometheus.CounterValue, float64(n.ReplaySkipped), "skipped")
 }

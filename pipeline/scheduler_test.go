@@ -169,4 +169,7 @@ func TestConfigDefaultsAreThePipelines(t *testing.T) {
 		t.Fatalf("config.Default has concurrency %d, max_in_flight %d, max_in_flight_bytes %d; pipeline's defaults are %d, %d, %d",
 			c.Concurrency, c.MaxInFlight, c.MaxInFlightBytes, DefaultConcurrency, DefaultMaxInFlight, DefaultMaxInFlightBytes)
 	}
+	if c.MetricsEndpointLabels != DefaultEndpointLabels {
+		t.Fatalf("config.Default has metrics_endpoint_labels %d; pipeline's default is %d", c.MetricsEndpointLabels, DefaultEndpointLabels)
+	}
 }

@@ -13,11 +13,13 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookline/hookline/config"
+	"github.com/hookline/hookline/dlq"
 	"github.com/hookline/hookline/endpoints"
 	"github.com/hookline/hookline/ingest"
 	"github.com/hookline/hookline/processors"
@@ -150,11 +152,46 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("load endpoint registry from %s: %w", set.Endpoints, err)
 	}
 
-	metrics := NewMetrics(s.opts.Registry)
+	metrics := NewMetrics(s.opts.Registry, cfg.MetricsEndpointLabels)
+	f := promauto.With(s.opts.Registry)
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hookline_endpoints_disabled",
+		Help: "Endpoints in the registry that are disabled (by an operator, or by hookline after a 410).",
+	}, func() float64 {
+		n := 0
+		for _, e := range reg.List() {
+			if !e.Enabled {
+				n++
+			}
+		}
+		return float64(n)
+	})
+	d, err := dlq.New(dlq.Config{
+		Brokers: brokers, ClientOpts: secure, Topics: set, Logger: s.log,
+		TenantOf: func(id string) string { e, _ := reg.Get(id); return e.Tenant },
+	})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	backlog := d.NewBacklog()
+	s.opts.Registry.MustRegister(newBacklogCollector(backlog))
 	env := &Env{Topics: set, Brokers: brokers, KafkaOpts: secure, Client: cl, Admin: adm, Registry: reg, Metrics: metrics, Prom: s.opts.Registry, Logger: s.log}
 	runners, err := s.newRunners(env)
 	if err != nil {
 		return err
+	}
+	for _, r := range runners {
+		f.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "hookline_stage_ready",
+			Help:        "1 while the stage has joined its consumer group and been assigned its partitions, else 0.",
+			ConstLabels: prometheus.Labels{"stage": r.cfg.Name},
+		}, func() float64 {
+			if r.Ready() {
+				return 1
+			}
+			return 0
+		})
 	}
 
 	// Stages stop only after ingest: they get their own context.
@@ -235,7 +272,7 @@ func (s *Service) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		MonitorLag(bg, adm, groups, set.DLQ, metrics, 5*time.Second, s.log)
+		MonitorLag(bg, adm, groups, backlog, metrics, 5*time.Second, s.log)
 	}()
 	for _, extra := range s.opts.Extra {
 		wg.Add(1)
@@ -281,6 +318,10 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 		s.log.Warn("allow_private_destinations is on: deliveries may reach loopback, private and link-local addresses (cloud metadata included); for local development only")
 	}
 	breaker := processors.NewBreaker(processors.BreakerOptions{Threshold: cfg.BreakerThreshold, Cooldown: cfg.BreakerCooldown})
+	promauto.With(env.Prom).NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hookline_breakers_open",
+		Help: "Endpoints whose circuit breaker is open or half-open in this process.",
+	}, func() float64 { return float64(breaker.Open()) })
 	tiers := make([]processors.TierTarget, len(set.Tiers))
 	for i, t := range set.Tiers {
 		tiers[i] = processors.TierTarget{Name: t.Name, Topic: t.Topic, Delay: t.Delay}

@@ -84,6 +84,20 @@ func (b *Breaker) Allow(endpointID string, now time.Time) bool {
 	return true
 }
 
+// Open counts the endpoints whose circuit is not closed: open, or
+// half-open with a probe under way.
+func (b *Breaker) Open() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, c := range b.endpoints {
+		if c.state != closed {
+			n++
+		}
+	}
+	return n
+}
+
 // Report records the outcome of a request Allow let through.
 func (b *Breaker) Report(endpointID string, class ErrorClass, verdict Verdict, now time.Time) {
 	unresponsive := verdict == Retryable && (class == ClassTimeout || class == ClassConnection)
