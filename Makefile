@@ -8,7 +8,8 @@ POSTGRES := postgres://postgres@127.0.0.1:15432/postgres?sslmode=disable
 REPORT := $(CURDIR)/.test-report
 TEST_ENV := HOOKLINE_TEST_CLICKHOUSE=$(CLICKHOUSE) HOOKLINE_REQUIRE_CLICKHOUSE=1 HOOKLINE_TEST_REPORT=$(REPORT) \
 	HOOKLINE_TEST_POSTGRES='$(POSTGRES)' HOOKLINE_REQUIRE_POSTGRES=1 \
-	HOOKLINE_TEST_CHDB=$$(bash deploy/chdb/chdb.sh python) HOOKLINE_REQUIRE_CHDB=1
+	HOOKLINE_TEST_CHDB=$$(bash deploy/chdb/chdb.sh python) HOOKLINE_REQUIRE_CHDB=1 \
+	HOOKLINE_TEST_PROMETHEUS=$$(bash deploy/prometheus/prometheus.sh path) HOOKLINE_REQUIRE_PROMETHEUS=1
 KAFKA_ENV := HOOKLINE_TEST_BROKERS=$(KAFKA) HOOKLINE_REQUIRE_KAFKA=1
 CLUSTER_ENV := HOOKLINE_TEST_CLUSTER=$(KAFKA_CLUSTER) HOOKLINE_REQUIRE_CLUSTER=1
 # The tests that must each leave a line of figures in the report (a skipped
@@ -22,16 +23,16 @@ FAILURE_TESTS := TestProcessorCrashLosesNothing TestCrashMidTransactionLeavesEac
 
 FUZZTIME ?= 10s
 
-.PHONY: test test-embedded test-kafka test-cluster report fuzz services chaos build demo vet
+.PHONY: rules test test-embedded test-kafka test-cluster report fuzz services chaos build demo vet
 
-## test: install and start ClickHouse, PostgreSQL and a real Kafka, then run every test
-## with the race detector: all packages on the embedded broker, the
-## end-to-end and failure suite again on Apache Kafka, the broker failover
-## test on a three-node cluster, each fuzz target for FUZZTIME; then print
-## the failure tests' figures.
+## test: install and start ClickHouse, PostgreSQL and a real Kafka, check and
+## test the alert rules, then run every test with the race detector: all
+## packages on the embedded broker, the end-to-end and failure suite again
+## on Apache Kafka, the broker failover test on a three-node cluster, each
+## fuzz target for FUZZTIME; then print the failure tests' figures.
 test: vet services
 	@rm -f $(REPORT)
-	$(MAKE) --no-print-directory test-embedded test-kafka test-cluster fuzz report
+	$(MAKE) --no-print-directory rules test-embedded test-kafka test-cluster fuzz report
 
 # -p 1: one package at a time, so the packages' race-enabled test binaries
 # do not compete for the 2 cores CI has.
@@ -53,6 +54,13 @@ report:
 	@cat $(REPORT)
 	@for t in $(FAILURE_TESTS); do grep -q "^$$t" $(REPORT) || { echo "make test: $$t reported no figures (skipped?)"; exit 1; }; done
 
+## rules: promtool checks the alert rules and runs their unit tests
+## (deploy/prometheus/alerts_test.yml)
+rules:
+	promtool=$$(bash deploy/prometheus/prometheus.sh install) && \
+		$$promtool check rules deploy/prometheus/alerts.yml && \
+		cd deploy/prometheus && $$promtool test rules alerts_test.yml
+
 ## fuzz: each fuzz target for FUZZTIME (10s; 60s or more when hunting);
 ## a crasher fails the run and is kept in testdata/fuzz as a seed
 fuzz:
@@ -64,9 +72,11 @@ fuzz:
 
 ## services: ClickHouse and PostgreSQL (Debian's packages, via apt-get), a
 ## single-node Apache Kafka 4 (Maven Central jars, Java 17), on loopback; and
-## the in-process ClickHouse 26.9 engine (PyPI's chdb-core, pinned, in a venv)
+## the in-process ClickHouse 26.9 engine (PyPI's chdb-core, pinned, in a venv);
+## Debian's Prometheus and promtool (installed, not started: tests start their own)
 services:
 	bash deploy/clickhouse/clickhouse.sh start
+	bash deploy/prometheus/prometheus.sh install
 	bash deploy/chdb/chdb.sh install
 	bash deploy/postgres/postgres.sh start
 	bash deploy/kafka/kafka.sh start
