@@ -20,6 +20,7 @@
 #   HOOKLINE_PROM_PORT           listen port on 127.0.0.1          (19090)
 #   HOOKLINE_PROM_CONFIG         config file (DIR/prometheus.yml; written when missing, scraping nothing)
 #   HOOKLINE_PROM_START_TIMEOUT  seconds to wait for /-/ready      (60)
+#   HOOKLINE_PROM_BIN            the server binary to run          (prometheus, from PATH)
 set -euo pipefail
 
 DIR=$(realpath -m "${HOOKLINE_PROM_DIR:-/tmp/hookline-prometheus}")
@@ -28,12 +29,20 @@ CONFIG=${HOOKLINE_PROM_CONFIG:-$DIR/prometheus.yml}
 PIDFILE=$DIR/prometheus.pid
 LOG=$DIR/prometheus.log
 START_TIMEOUT=${HOOKLINE_PROM_START_TIMEOUT:-60}
+BIN=${HOOKLINE_PROM_BIN:-prometheus}
 ADDR=127.0.0.1:$PORT
 
 log() { echo "prometheus.sh: $*" >&2; }
 
+# answers: GET /-/ready answers 200 (bash's /dev/tcp: no curl needed).
 answers() {
-	curl -fsS -o /dev/null --max-time 2 "http://$ADDR/-/ready" 2>/dev/null
+	(
+		exec 3<>"/dev/tcp/127.0.0.1/$PORT" || exit 1
+		printf 'GET /-/ready HTTP/1.0\r\nHost: %s\r\n\r\n' "$ADDR" >&3
+		status=""
+		read -r -t 2 status <&3 || true
+		[[ $status == *" 200 "* ]]
+	) 2>/dev/null
 }
 
 # no_packaged_service stops and disables the Debian service if it runs: it
@@ -100,7 +109,7 @@ EOF
 }
 
 start() {
-	install_if_missing
+	[ -n "${HOOKLINE_PROM_BIN:-}" ] || install_if_missing
 	no_packaged_service
 	if pid=$(server_pid); then
 		log "server $pid is running"
@@ -113,7 +122,7 @@ start() {
 		default_config
 		rm -f "$PIDFILE"
 		# --web.enable-lifecycle lets a test reload rules with POST /-/reload.
-		setsid prometheus --config.file="$CONFIG" --storage.tsdb.path="$DIR/data" \
+		setsid "$BIN" --config.file="$CONFIG" --storage.tsdb.path="$DIR/data" \
 			--web.listen-address="$ADDR" --web.enable-lifecycle \
 			</dev/null >>"$LOG" 2>&1 &
 		echo $! >"$PIDFILE"
