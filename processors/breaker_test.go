@@ -112,3 +112,28 @@ func TestBreakerOneProbeUnderConcurrency(t *testing.T) {
 		t.Fatalf("%d probes allowed at once, want 1", n)
 	}
 }
+
+// Open counts the circuits that are not closed: it is what
+// hookline_breakers_open exports.
+func TestBreakerOpenCountsCircuitsNotClosed(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	b := NewBreaker(BreakerOptions{Threshold: 2, Cooldown: time.Second})
+	b.Report("slow", ClassTimeout, Retryable, now) // one failure: still closed
+	for range 2 {
+		b.Report("dead", ClassTimeout, Retryable, now)
+		b.Report("gone", ClassConnection, Retryable, now)
+	}
+	if got := b.Open(); got != 2 {
+		t.Fatalf("Open() = %d after two endpoints reached the threshold, want 2", got)
+	}
+	// dead's probe after the cooldown succeeds: closed again. gone's
+	// probe is under way: half-open still counts.
+	later := now.Add(time.Second)
+	if !b.Allow("dead", later) || !b.Allow("gone", later) {
+		t.Fatal("no probe after the cooldown")
+	}
+	b.Report("dead", ClassNone, Delivered, later)
+	if got := b.Open(); got != 1 {
+		t.Fatalf("Open() = %d with one circuit half-open, want 1", got)
+	}
+}
