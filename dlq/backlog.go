@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookline/hookline/processors"
 )
 
 // Backlog follows the DLQ and the replay audit trail and tells how many
@@ -22,9 +25,9 @@ type Backlog struct {
 	mu        sync.Mutex
 	dlqNext   map[int32]int64
 	auditNext map[int32]int64
-	// waiting holds, per partition and offset, the DLQ entries no replay
-	// covers yet, stripped of their payload.
-	waiting map[int32]map[int64]*Entry
+	// waiting holds, per partition and offset, what a filter reads of
+	// the DLQ entries no replay covers yet.
+	waiting map[int32]map[int64]waitingEntry
 	// replays is the latest audit record of each replay of this DLQ.
 	replays      map[string]AuditRecord
 	deadLettered int64
@@ -50,7 +53,7 @@ func (c *Client) NewBacklog() *Backlog {
 		c:         c,
 		dlqNext:   make(map[int32]int64),
 		auditNext: make(map[int32]int64),
-		waiting:   make(map[int32]map[int64]*Entry),
+		waiting:   make(map[int32]map[int64]waitingEntry),
 		replays:   make(map[string]AuditRecord),
 	}
 }
@@ -82,7 +85,6 @@ func (b *Backlog) Refresh(ctx context.Context) error {
 	}
 	err = b.c.read(ctx, dlqTopic, dlqSpans, func(r *kgo.Record) error {
 		e := NewEntry(r)
-		e.Key, e.Value, e.Headers = nil, nil, nil
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		b.deadLettered++
@@ -93,10 +95,10 @@ func (b *Backlog) Refresh(ctx context.Context) error {
 		}
 		offs := b.waiting[e.Partition]
 		if offs == nil {
-			offs = make(map[int64]*Entry)
+			offs = make(map[int64]waitingEntry)
 			b.waiting[e.Partition] = offs
 		}
-		offs[e.Offset] = e
+		offs[e.Offset] = newWaitingEntry(e)
 		return nil
 	})
 	if err != nil {
@@ -122,15 +124,15 @@ func (b *Backlog) Refresh(ctx context.Context) error {
 		for p, offs := range b.waiting {
 			lo, hi := prior.Next[p], a.Next[p]
 			if hi-lo > int64(len(offs)) {
-				for off, e := range offs {
-					if off >= lo && b.covers(&a, e) {
+				for off, w := range offs {
+					if off >= lo && b.covers(&a, w.entry(p, off)) {
 						delete(offs, off)
 					}
 				}
 				continue
 			}
 			for off := lo; off < hi; off++ {
-				if e, ok := offs[off]; ok && b.covers(&a, e) {
+				if w, ok := offs[off]; ok && b.covers(&a, w.entry(p, off)) {
 					delete(offs, off)
 				}
 			}
@@ -178,5 +180,31 @@ func (b *Backlog) advance(next map[int32]int64, spans map[int32]span) {
 		if s.end > next[p] {
 			next[p] = s.end
 		}
+	}
+}
+
+// waitingEntry is what Filter.Match reads of an Entry: a waiting record
+// costs about a third of a whole Entry without its payload.
+type waitingEntry struct {
+	eventID, eventType, tenant, endpoint string
+	class                                processors.ErrorClass
+	status, attempts                     int
+	at                                   time.Time
+}
+
+func newWaitingEntry(e *Entry) waitingEntry {
+	return waitingEntry{
+		eventID: e.EventID, eventType: e.EventType, tenant: e.Tenant, endpoint: e.Endpoint(),
+		class: e.State.LastClass, status: e.State.LastStatus, attempts: e.State.Attempts, at: e.DeadLetteredAt(),
+	}
+}
+
+// entry rebuilds an Entry that every filter judges as it judged the
+// original.
+func (w waitingEntry) entry(p int32, off int64) *Entry {
+	return &Entry{
+		Partition: p, Offset: off, Timestamp: w.at,
+		EventID: w.eventID, EventType: w.eventType, Tenant: w.tenant, EventEndpoint: w.endpoint,
+		State: processors.RetryState{EndpointID: w.endpoint, LastClass: w.class, LastStatus: w.status, Attempts: w.attempts, Entered: w.at},
 	}
 }
