@@ -86,6 +86,12 @@ install_if_missing() {
 		rm -f "$policy"
 	fi
 	[ "$rc" -eq 0 ] || { log "apt-get install prometheus failed ($rc)"; exit "$rc"; }
+	# The postinst enables the unit (and sysvinit links) even when it may
+	# not start it: undo that too, or the next boot starts it on 9090.
+	if command -v deb-systemd-helper >/dev/null 2>&1; then
+		deb-systemd-helper disable prometheus.service >/dev/null 2>&1 || true
+	fi
+	update-rc.d prometheus disable >/dev/null 2>&1 || true
 	no_packaged_service
 }
 
