@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/hookline/hookline/signature"
@@ -114,5 +115,6 @@ func (e Endpoint) clone() Endpoint {
 	if e.EventTypes != nil {
 		e.EventTypes = append([]string(nil), e.EventTypes...)
 	}
+	e.Headers = maps.Clone(e.Headers)
 	return e
 }
