@@ -327,6 +327,9 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 		tiers[i] = processors.TierTarget{Name: t.Name, Topic: t.Topic, Delay: t.Delay}
 	}
 	lookup := defaultTimeout{env.Registry, cfg.EndpointTimeout}
+	// One per process: an endpoint's limits hold across every stage and
+	// partition this process runs (docs/api.md, several processes).
+	protection := processors.NewProtection(env.Registry)
 
 	type stage struct {
 		name, topic string
@@ -380,6 +383,7 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 			Outputs:          outputs,
 			Due:              due,
 			Lanes:            d.Lanes,
+			Admit:            protection.Admit,
 			Concurrency:      cfg.Concurrency,
 			MaxInFlight:      cfg.MaxInFlight,
 			MaxInFlightBytes: int64(cfg.MaxInFlightBytes),

@@ -1,0 +1,88 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookline/hookline/endpoints"
+	"github.com/hookline/hookline/processors"
+)
+
+// An endpoint with rate_limit 20 never gets more than 20 + burst requests in
+// any one-second window, measured at the receiver, and every event reaches
+// it on its first attempt: waiting for the limit is not an attempt. An
+// unlimited endpoint on the same partition, fed the same keys in the same
+// run, is not held back: it has all its events before the limited one has
+// half of its own.
+func TestRateLimitedEndpointIsPacedAndHoldsNoOtherEndpoint(t *testing.T) {
+	const n, limit = 400, 20
+	cfg := testConfig(t)
+	cfg.Partitions = 1 // both endpoints share the partition, and its scheduler
+	h := start(t, cfg)
+	limited := newReceiver(t, nil)
+	free := newReceiver(t, nil)
+	ctx := context.Background()
+	if err := h.env.Registry.Put(ctx, endpoints.Endpoint{ID: "limited", URL: limited.url, Secrets: []string{limited.secret}, Enabled: true, RateLimit: limit}); err != nil {
+		t.Fatal(err)
+	}
+	h.addEndpoint("free", free, 5*time.Second)
+
+	var rs []*kgo.Record
+	for i := range n {
+		key := fmt.Sprint("key-", i%8)
+		rs = append(rs, eventRecord(t, h, fmt.Sprintf("lim-%d", i), "limited", key, i))
+		rs = append(rs, eventRecord(t, h, fmt.Sprintf("free-%d", i), "free", key, i))
+	}
+	if err := h.env.Client.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	limitedWhenFreeDone := -1
+	waitFor(t, 120*time.Second, "every event delivered to both endpoints", func() bool {
+		_, fc, _ := free.snapshot()
+		_, lc, _ := limited.snapshot()
+		if limitedWhenFreeDone < 0 && len(fc) == n {
+			limitedWhenFreeDone = len(lc)
+		}
+		return len(fc) == n && len(lc) == n
+	})
+
+	if limitedWhenFreeDone >= n/2 {
+		t.Errorf("the unlimited endpoint finished when the limited one had %d of %d events: it was held back", limitedWhenFreeDone, n)
+	}
+	hits, _, bad := limited.snapshot()
+	if bad > 0 {
+		t.Fatalf("%d requests failed verification", bad)
+	}
+	times := make([]time.Time, len(hits))
+	for i, hit := range hits {
+		times[i] = hit.at
+	}
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	most, burst := 0, endpoints.RateBurst(limit)
+	for i := range times {
+		j := i
+		for j < len(times) && times[j].Before(times[i].Add(time.Second)) {
+			j++
+		}
+		most = max(most, j-i)
+	}
+	if most > limit+burst {
+		t.Errorf("%d requests in one second at the receiver, want at most %d + %d", most, limit, burst)
+	}
+	if most < limit/2 {
+		t.Errorf("at most %d requests in any second: the limit of %d was not approached, so the test proves nothing", most, limit)
+	}
+	for _, a := range h.attempts(2*n, 60*time.Second) {
+		if a.Attempt != 1 || a.Outcome != processors.OutcomeDelivered {
+			t.Errorf("event %s to %s: attempt %d, outcome %s; waiting for the limit must use no attempt", a.EventID, a.EndpointID, a.Attempt, a.Outcome)
+		}
+	}
+	t.Logf("busiest second: %d requests, %d requests from %v to %v; the limited endpoint had %d of %d when the free one finished",
+		most, len(times), times[0].Format("15:04:05.000"), times[len(times)-1].Format("15:04:05.000"), limitedWhenFreeDone, n)
+}
