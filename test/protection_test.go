@@ -1,9 +1,13 @@
 package test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,4 +89,60 @@ func TestRateLimitedEndpointIsPacedAndHoldsNoOtherEndpoint(t *testing.T) {
 	}
 	t.Logf("busiest second: %d requests, %d requests from %v to %v; the limited endpoint had %d of %d when the free one finished",
 		most, len(times), times[0].Format("15:04:05.000"), times[len(times)-1].Format("15:04:05.000"), limitedWhenFreeDone, n)
+}
+
+// Custom headers set through the API arrive with every delivery; the
+// headers hookline sets itself are refused with a 400 that names them, on
+// create and on update, and the endpoint is left as it was.
+func TestCustomHeadersArriveAndReservedOnesAreRefused(t *testing.T) {
+	h := start(t, testConfig(t))
+	rc := newReceiver(t, nil)
+	post := func(method, path string, body any) (int, map[string]any) {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest(method, h.api+path, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	status, out := post("POST", "/v1/endpoints", map[string]any{
+		"id": "hdr", "url": rc.url, "secret": rc.secret,
+		"headers": map[string]string{"X-Tenant-Token": "t0k3n", "Authorization": "Bearer abc"},
+	})
+	if status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, out)
+	}
+	for _, name := range []string{"Webhook-Signature", "webhook-id", "Content-Type", "content-length", "Host"} {
+		for _, tc := range []struct{ method, path string }{{"POST", "/v1/endpoints"}, {"PATCH", "/v1/endpoints/hdr"}} {
+			body := map[string]any{"headers": map[string]string{name: "x"}}
+			if tc.method == "POST" {
+				body["url"], body["secret"] = rc.url, rc.secret
+			}
+			status, out := post(tc.method, tc.path, body)
+			msg, _ := out["error"].(string)
+			field, _ := out["field"].(string)
+			if status != http.StatusBadRequest || !strings.Contains(msg, name) || field != "headers["+name+"]" {
+				t.Errorf("%s %s with header %s: %d %v; want 400 naming the header", tc.method, tc.path, name, status, out)
+			}
+		}
+	}
+	h.send("evt-h", "hdr", "k", map[string]int{"n": 1})
+	waitFor(t, 30*time.Second, "the delivery", func() bool { hits, _, _ := rc.snapshot(); return len(hits) > 0 })
+	hits, _, bad := rc.snapshot()
+	if bad > 0 {
+		t.Fatalf("%d requests failed verification", bad)
+	}
+	got := hits[0].header
+	if got.Get("X-Tenant-Token") != "t0k3n" || got.Get("Authorization") != "Bearer abc" {
+		t.Errorf("custom headers did not arrive: X-Tenant-Token=%q Authorization=%q", got.Get("X-Tenant-Token"), got.Get("Authorization"))
+	}
+	if got.Get("Content-Type") != "application/json" || got.Get("webhook-id") != "evt-h" {
+		t.Errorf("hookline's own headers changed: Content-Type=%q webhook-id=%q", got.Get("Content-Type"), got.Get("webhook-id"))
+	}
 }

@@ -27,14 +27,14 @@ it the same secret_key as serve (HOOKLINE_SECRET_KEY or --secret-key-file):
 secrets are encrypted in the topic with it.
 
   add     --url URL [--id ID] [--scheme v1|v1a] [--secret whsec_...|whsk_...] [--tenant T] [--event-types a,b.*] [--timeout 15s]
-          [--header 'Name: value']... [--rate-limit N] [--max-in-flight N] [--disable-after 120h]
+          [--header 'Name: value']... [--rate-limit N] [--max-in-flight-requests N] [--disable-after 120h]
           prints the endpoint with its secret in full, the only time it is shown;
           v1 signs with HMAC (whsec_), v1a with ed25519 (whsk_; receivers get the whpk_ public key)
   list    one line per endpoint, secrets masked
   get     ID
           [--client-cert FILE --client-key FILE]  a client certificate for an endpoint that requires mutual TLS
   update  ID [--url URL] [--tenant T] [--event-types ...] [--timeout D] [--enabled=true|false] [--add-secret whsec_...]
-          [--header 'Name: value']... ('Name:' removes it) [--rate-limit N] [--max-in-flight N] [--disable-after D]
+          [--header 'Name: value']... ('Name:' removes it) [--rate-limit N] [--max-in-flight-requests N] [--disable-after D]
           --enabled=true re-enables an endpoint that was disabled (HTTP 410, disable_after)
           [--client-cert FILE --client-key FILE]  replaces the client certificate; --client-cert= --client-key= removes it
   rotate-secret ID [--overlap 24h] [--scheme v1|v1a] [--secret ...]
@@ -81,7 +81,7 @@ func runEndpoints(ctx context.Context, args []string) error {
 		fs.StringVar(clientKey, "client-key", "", "PEM `file` of the client certificate's private key, encrypted at rest with secret_key")
 		fs.Var(headers, "header", "custom `header` 'Name: value' sent with every delivery; repeatable; webhook-*, content-type, content-length and host are refused")
 		fs.IntVar(rateLimit, "rate-limit", 0, "requests per second to the endpoint, per serve process; 0: no limit")
-		fs.IntVar(maxFlight, "max-in-flight", 0, "concurrent requests to the endpoint, per serve process; 0: no cap")
+		fs.IntVar(maxFlight, "max-in-flight-requests", 0, "concurrent requests to the endpoint, per serve process; 0: no cap")
 		fs.StringVar(disableAft, "disable-after", "", "`duration` of failures without a success after which the endpoint is disabled; 0s: never; empty: the server's disable_after")
 	case "rotate-secret":
 		fs.StringVar(scheme, "scheme", "", "signature scheme of the new secret, v1 (HMAC) or v1a (ed25519); default: that of the current secret")
@@ -255,7 +255,7 @@ func runEndpoints(ctx context.Context, args []string) error {
 			if set("rate-limit") {
 				e.RateLimit = *rateLimit
 			}
-			if set("max-in-flight") {
+			if set("max-in-flight-requests") {
 				e.MaxInFlight = *maxFlight
 			}
 			if set("disable-after") {
