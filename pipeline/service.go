@@ -499,21 +499,21 @@ func provision(ctx context.Context, set topics.Set, adm *kadm.Client, log *slog.
 		}
 		// kgo caches "unknown topic" for a while; asking for authorized
 		// operations forces a fresh metadata request that refreshes it.
-		ds, err := adm.ListTopics(kadm.WithAuthorizedOps(ctx), set.All()...)
+		ds, err := adm.ListTopics(kadm.WithAuthorizedOps(ctx), set.Provisioned()...)
 		if err = KafkaAuthError(err); errors.Is(err, ErrKafkaAuth) {
 			return backoff.Permanent(err)
 		}
 		if err != nil {
 			return err
 		}
-		for _, t := range set.All() {
+		for _, t := range set.Provisioned() {
 			if d, ok := ds[t]; !ok || d.Err != nil {
 				return fmt.Errorf("topic %s not visible yet", t)
 			}
 		}
 		// On a cluster, a broker's metadata can lag a create: wait until
 		// every partition has a leader that answers for it.
-		ends, err := adm.ListEndOffsets(ctx, set.All()...)
+		ends, err := adm.ListEndOffsets(ctx, set.Provisioned()...)
 		if err != nil {
 			return err
 		}
