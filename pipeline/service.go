@@ -22,6 +22,7 @@ import (
 	"github.com/hookline/hookline/dlq"
 	"github.com/hookline/hookline/endpoints"
 	"github.com/hookline/hookline/ingest"
+	"github.com/hookline/hookline/operational"
 	"github.com/hookline/hookline/processors"
 	"github.com/hookline/hookline/topics"
 )
@@ -274,6 +275,24 @@ func (s *Service) Run(ctx context.Context) error {
 		defer wg.Done()
 		MonitorLag(bg, adm, groups, backlog, metrics, 5*time.Second, s.log)
 	}()
+	if cfg.OperatorWebhook != "" {
+		fw, err := operational.NewForwarder(operational.ForwarderConfig{
+			URL: cfg.OperatorWebhook, Secret: cfg.OperatorWebhookSecret,
+			Topic: set.Operational, Group: cfg.TopicPrefix + "operator-webhook",
+			ClientOpts: append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, secure...),
+			Metrics:    s.opts.Registry, Logger: s.log,
+		})
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fw.Run(bg); err != nil && bg.Err() == nil {
+				errc <- fmt.Errorf("operator webhook: %w", err)
+			}
+		}()
+	}
 	for _, extra := range s.opts.Extra {
 		wg.Add(1)
 		go func() {
@@ -330,6 +349,7 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 	// One per process: an endpoint's limits hold across every stage and
 	// partition this process runs (docs/api.md, several processes).
 	protection := processors.NewProtection(env.Registry)
+	health := processors.NewHealth(cfg.FailingAfter)
 
 	type stage struct {
 		name, topic string
@@ -358,7 +378,9 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 			MaxAttempts: cfg.Attempts(), Jitter: cfg.Jitter,
 			Endpoints: lookup, Disable: env.Registry.Disable,
 			Sender: sender, Breaker: breaker, Logger: s.log,
-			HandedOff: HandedOff, Lane: Lane,
+			Health: health, DisableAfter: cfg.EndpointDisableAfter,
+			OperationalTopic: set.Operational,
+			HandedOff:        HandedOff, Lane: Lane,
 		})
 		if err != nil {
 			return nil, err
