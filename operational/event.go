@@ -81,9 +81,10 @@ type Data struct {
 
 	// dlq.replay.finished
 	ReplayID string `json:"replay_id,omitempty"`
+	// Outcome is completed, interrupted or failed.
+	Outcome  string `json:"outcome,omitempty"`
 	Replayed int64  `json:"replayed,omitempty"`
 	Skipped  int64  `json:"skipped,omitempty"`
-	DryRun   bool   `json:"dry_run,omitempty"`
 	Error    string `json:"error,omitempty"`
 }
 

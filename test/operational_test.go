@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookline/hookline/dlq"
 	"github.com/hookline/hookline/endpoints"
 	"github.com/hookline/hookline/operational"
 )
@@ -163,5 +165,34 @@ func TestGoneAndDeadLetteredPairsEmitOperationalEvents(t *testing.T) {
 	}
 	if dlq := h.readTopic(h.env.Topics.DLQ, 2, 30*time.Second); len(dlq) != 2 {
 		t.Errorf("%d records in the DLQ, want the 2 pairs the events are about", len(dlq))
+	}
+}
+
+// A finished DLQ replay emits dlq.replay.finished with its counts, in the
+// transaction that records its end in the audit trail.
+func TestDLQReplayEmitsReplayFinished(t *testing.T) {
+	h := dlqHarness(t)
+	h.dlqPut("a", "acme", newReceiver(t, dead))
+	for i := range 3 {
+		h.send(fmt.Sprintf("a-%d", i), "a", fmt.Sprint("k", i), map[string]int{"n": i})
+	}
+	h.dlqEntries(3)
+	h.dlqRepair("a", newReceiver(t, nil))
+	res, err := h.dlqClient().Replay(t.Context(), dlq.ReplayOptions{ID: "ops", Operator: "tester", Filter: dlq.Filter{Endpoints: []string{"a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := h.operationalEvents(30*time.Second, "dlq.replay.finished", func(evs []operational.Event) bool {
+		for _, ev := range evs {
+			if ev.Type == operational.ReplayFinished {
+				return true
+			}
+		}
+		return false
+	})
+	for _, ev := range evs {
+		if ev.Type == operational.ReplayFinished && (ev.Data.ReplayID != "ops" || ev.Data.Replayed != res.Sent || ev.Data.Outcome != string(dlq.OutcomeCompleted)) {
+			t.Errorf("dlq.replay.finished = %+v, want replay ops, %d replayed, completed", ev.Data, res.Sent)
+		}
 	}
 }
