@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,5 +145,57 @@ func TestCustomHeadersArriveAndReservedOnesAreRefused(t *testing.T) {
 	}
 	if got.Get("Content-Type") != "application/json" || got.Get("webhook-id") != "evt-h" {
 		t.Errorf("hookline's own headers changed: Content-Type=%q webhook-id=%q", got.Get("Content-Type"), got.Get("webhook-id"))
+	}
+}
+
+// An endpoint with max_in_flight 2 never has more than 2 requests open at
+// once, although its events have many keys that could go in parallel, and
+// every event arrives on its first attempt.
+func TestMaxInFlightCapsConcurrentRequests(t *testing.T) {
+	const n, limit = 60, 2
+	cfg := testConfig(t)
+	cfg.Partitions = 2
+	h := start(t, cfg)
+	var mu sync.Mutex
+	open, most := 0, 0
+	rc := newReceiver(t, func(string, int) int {
+		mu.Lock()
+		open++
+		most = max(most, open)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond) // keep the request open so overlap can show
+		mu.Lock()
+		open--
+		mu.Unlock()
+		return http.StatusOK
+	})
+	if err := h.env.Registry.Put(context.Background(), endpoints.Endpoint{ID: "capped", URL: rc.url, Secrets: []string{rc.secret}, Enabled: true, MaxInFlight: limit}); err != nil {
+		t.Fatal(err)
+	}
+	var rs []*kgo.Record
+	for i := range n {
+		rs = append(rs, eventRecord(t, h, fmt.Sprintf("cap-%d", i), "capped", fmt.Sprint("key-", i), i))
+	}
+	if err := h.env.Client.ProduceSync(context.Background(), rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "every event answered 2xx", func() bool {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		return len(rc.ok) == n
+	})
+	mu.Lock()
+	peak := most
+	mu.Unlock()
+	if peak > limit {
+		t.Errorf("%d requests open at once, want at most %d", peak, limit)
+	}
+	if peak < limit {
+		t.Errorf("at most %d request open at once: the cap of %d was never reached, so the test proves nothing", peak, limit)
+	}
+	for _, a := range h.attempts(n, 30*time.Second) {
+		if a.Attempt != 1 || a.Outcome != processors.OutcomeDelivered {
+			t.Errorf("event %s: attempt %d, outcome %s (%s %s); waiting for the cap must use no attempt", a.EventID, a.Attempt, a.Outcome, a.ErrorClass, a.Error)
+		}
 	}
 }
