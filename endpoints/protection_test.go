@@ -75,3 +75,13 @@ func TestRateBurst(t *testing.T) {
 		}
 	}
 }
+
+func TestMaskedHidesHeaderValues(t *testing.T) {
+	e := Endpoint{Headers: map[string]string{"Authorization": "Bearer s3cret"}}
+	if got := e.Masked().Headers["Authorization"]; got != MaskedHeader {
+		t.Fatalf("masked header = %q", got)
+	}
+	if e.Headers["Authorization"] != "Bearer s3cret" {
+		t.Fatal("Masked changed the endpoint it was called on")
+	}
+}

@@ -68,8 +68,16 @@ func (e Endpoint) Masked() Endpoint {
 		e.RetiringSecrets[i].Secret = Mask(e.RetiringSecrets[i].Secret)
 	}
 	e.ClientKeyPEM = MaskKey(e.ClientKeyPEM)
+	// A custom header is often a credential (Authorization): show that it
+	// is set, not what it is.
+	for name := range e.Headers {
+		e.Headers[name] = MaskedHeader
+	}
 	return e
 }
+
+// MaskedHeader replaces each custom header value in a masked endpoint.
+const MaskedHeader = "…"
 
 // MaskKey hides a client private key for display: what kind of value it is,
 // none of it.
