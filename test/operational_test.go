@@ -196,3 +196,55 @@ func TestDLQReplayEmitsReplayFinished(t *testing.T) {
 		}
 	}
 }
+
+// An endpoint that fails failing_after times in a row and then succeeds
+// emits endpoint.failing, then endpoint.recovered. The operator webhook
+// answers 503 twice: each event is POSTed again until it answers 2xx, with
+// the same webhook-id, and arrives.
+func TestFailingRecoveredReachAnOperatorWebhookThatFailsAtFirst(t *testing.T) {
+	operator := newReceiver(t, func(_ string, attempt int) int {
+		if attempt <= 2 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	cfg := testConfig(t)
+	cfg.OperatorWebhook, cfg.OperatorWebhookSecret = operator.url, operator.secret
+	cfg.FailingAfter = 2
+	h := start(t, cfg)
+	rc := newReceiver(t, func(_ string, attempt int) int {
+		if attempt <= 2 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	h.addEndpoint("wobbly", rc, 5*time.Second)
+	h.send("evt-w", "wobbly", "k", map[string]int{"n": 1})
+
+	evs := h.operationalEvents(60*time.Second, "endpoint.failing and endpoint.recovered", func(evs []operational.Event) bool {
+		_, f := find(evs, operational.EndpointFailing, "wobbly")
+		_, r := find(evs, operational.EndpointRecovered, "wobbly")
+		return f && r
+	})
+	var order []operational.Type
+	for _, ev := range evs {
+		order = append(order, ev.Type)
+	}
+	if len(order) != 2 || order[0] != operational.EndpointFailing || order[1] != operational.EndpointRecovered {
+		t.Errorf("operational events %v, want endpoint.failing then endpoint.recovered", order)
+	}
+	waitFor(t, 60*time.Second, "both events answered 2xx by the operator webhook", func() bool {
+		operator.mu.Lock()
+		defer operator.mu.Unlock()
+		return len(operator.ok) == 2
+	})
+	_, counts, bad := operator.snapshot()
+	if bad > 0 {
+		t.Errorf("%d operator webhook requests failed verification", bad)
+	}
+	for _, ev := range evs {
+		if counts[ev.ID] != 3 {
+			t.Errorf("%s (%s) was POSTed %d times with its webhook-id, want 3: two 503s, then the 2xx", ev.Type, ev.ID, counts[ev.ID])
+		}
+	}
+}
