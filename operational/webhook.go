@@ -95,7 +95,10 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
-		kgo.BlockRebalanceOnPoll(),
+		// No BlockRebalanceOnPoll: while the webhook is down, one event
+		// is retried for as long as it takes, and that must not hold the
+		// group's rebalances. A partition revoked meanwhile is forwarded
+		// again by its new owner: a repeat with the same webhook-id.
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -121,7 +124,6 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	for {
 		fs := f.cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			f.cl.AllowRebalance()
 			return nil
 		}
 		if fs.IsClientClosed() {
@@ -145,7 +147,6 @@ func (f *Forwarder) Run(ctx context.Context) error {
 				f.log.Warn("commit forwarded operational events", "err", err)
 			}
 		}
-		f.cl.AllowRebalance()
 		if ctx.Err() != nil {
 			return nil
 		}
