@@ -42,8 +42,20 @@ type ForwarderConfig struct {
 	Timeout time.Duration
 	// MaxBackoff caps the wait between retries; default DefaultMaxBackoff.
 	MaxBackoff time.Duration
-	Metrics    prometheus.Registerer
-	Logger     *slog.Logger
+	// Requests counts the POSTs by outcome (NewRequestsMetric); nil
+	// counts nowhere.
+	Requests *prometheus.CounterVec
+	Logger   *slog.Logger
+}
+
+// NewRequestsMetric registers hookline_operator_webhook_requests_total.
+// serve registers it whether or not an operator webhook is configured, so
+// the metric set does not depend on the configuration.
+func NewRequestsMetric(reg prometheus.Registerer) *prometheus.CounterVec {
+	return promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+		Name: "hookline_operator_webhook_requests_total",
+		Help: "POSTs of operational events to the operator webhook, by outcome (delivered, failed); a failed one is retried.",
+	}, []string{"outcome"})
 }
 
 // Forwarder POSTs every event of the operational topic to the operator
@@ -83,8 +95,8 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = prometheus.NewRegistry()
+	if cfg.Requests == nil {
+		cfg.Requests = NewRequestsMetric(prometheus.NewRegistry())
 	}
 	opts := append([]kgo.Opt{}, cfg.ClientOpts...)
 	opts = append(opts,
@@ -110,10 +122,7 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 			Timeout:       cfg.Timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		posted: promauto.With(cfg.Metrics).NewCounterVec(prometheus.CounterOpts{
-			Name: "hookline_operator_webhook_requests_total",
-			Help: "POSTs of operational events to the operator webhook, by outcome (delivered, failed); a failed one is retried.",
-		}, []string{"outcome"}),
+		posted: cfg.Requests,
 	}, nil
 }
 

@@ -275,12 +275,13 @@ func (s *Service) Run(ctx context.Context) error {
 		defer wg.Done()
 		MonitorLag(bg, adm, groups, backlog, metrics, 5*time.Second, s.log)
 	}()
+	opsRequests := operational.NewRequestsMetric(s.opts.Registry)
 	if cfg.OperatorWebhook != "" {
 		fw, err := operational.NewForwarder(operational.ForwarderConfig{
 			URL: cfg.OperatorWebhook, Secret: cfg.OperatorWebhookSecret,
 			Topic: set.Operational, Group: cfg.TopicPrefix + "operator-webhook",
 			ClientOpts: append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, secure...),
-			Metrics:    s.opts.Registry, Logger: s.log,
+			Requests:   opsRequests, Logger: s.log,
 		})
 		if err != nil {
 			return err
