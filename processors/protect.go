@@ -65,7 +65,11 @@ func (p *Protection) Admit(endpointID string, now time.Time) (release func(), re
 		g.rate, g.limiter = 0, nil
 	case g.limiter == nil || g.rate != ep.RateLimit:
 		g.rate = ep.RateLimit
-		g.limiter = rate.NewLimiter(rate.Limit(ep.RateLimit), endpoints.RateBurst(ep.RateLimit))
+		burst := endpoints.RateBurst(ep.RateLimit)
+		g.limiter = rate.NewLimiter(rate.Limit(ep.RateLimit), burst)
+		// A new limiter starts empty: the burst is earned by idleness,
+		// not handed to every process that starts or sees a new limit.
+		g.limiter.ReserveN(now, burst)
 	}
 	if g.limiter != nil {
 		r := g.limiter.ReserveN(now, 1)

@@ -9,7 +9,12 @@ import (
 
 func TestProtectionRateLimit(t *testing.T) {
 	p := NewProtection(registry{"lim": {ID: "lim", RateLimit: 20}, "free": {ID: "free"}})
-	now := time.Unix(1_700_000_000, 0)
+	start := time.Unix(1_700_000_000, 0)
+	if _, _, ok := p.Admit("lim", start); ok {
+		t.Fatal("a new limiter admitted at once: it must start empty")
+	}
+	// After a tenth of a second of idleness, the burst is there.
+	now := start.Add(100 * time.Millisecond)
 	burst := endpoints.RateBurst(20)
 	for i := range burst {
 		if _, _, ok := p.Admit("lim", now); !ok {
