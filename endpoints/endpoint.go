@@ -138,9 +138,16 @@ func (e Endpoint) Timeout() time.Duration {
 }
 
 // RateBurst is the burst of a rate limit of n requests per second: a tenth
-// of it, at least 1, so an idle endpoint gets a small head start and no
-// one-second window sees more than n + RateBurst(n) requests.
-func RateBurst(n int) int { return max(1, (n+9)/10) }
+// of it, at least 2. No one-second window at the receiver sees more than
+// n + RateBurst(n) requests: hookline's bucket holds one token fewer
+// (RateBucket), so a request that reaches the receiver up to 1/n s later or
+// sooner than its neighbours, through the network or the scheduler of
+// either side, still stays within the bound.
+func RateBurst(n int) int { return max(2, (n+9)/10) }
+
+// RateBucket is the size of the token bucket that enforces a rate limit of
+// n per second: RateBurst(n) less the one request kept in reserve.
+func RateBucket(n int) int { return RateBurst(n) - 1 }
 
 // DisableAfterOr is how long the endpoint may fail before it is disabled:
 // its own DisableAfter, or def when it sets none; 0 is never. Validate has

@@ -69,9 +69,12 @@ func TestDisableAfterOr(t *testing.T) {
 }
 
 func TestRateBurst(t *testing.T) {
-	for n, want := range map[int]int{1: 1, 10: 1, 11: 2, 20: 2, 100: 10} {
+	for n, want := range map[int]int{1: 2, 10: 2, 11: 2, 20: 2, 30: 3, 100: 10} {
 		if got := RateBurst(n); got != want {
 			t.Errorf("RateBurst(%d) = %d, want %d", n, got, want)
+		}
+		if got := RateBucket(n); got != want-1 {
+			t.Errorf("RateBucket(%d) = %d, want %d", n, got, want-1)
 		}
 	}
 }

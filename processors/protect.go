@@ -65,11 +65,14 @@ func (p *Protection) Admit(endpointID string, now time.Time) (release func(), re
 		g.rate, g.limiter = 0, nil
 	case g.limiter == nil || g.rate != ep.RateLimit:
 		g.rate = ep.RateLimit
-		burst := endpoints.RateBurst(ep.RateLimit)
-		g.limiter = rate.NewLimiter(rate.Limit(ep.RateLimit), burst)
+		// One request of the documented burst is kept in reserve for
+		// the jitter between admission here and arrival at the
+		// receiver (endpoints.RateBurst).
+		bucket := endpoints.RateBucket(ep.RateLimit)
+		g.limiter = rate.NewLimiter(rate.Limit(ep.RateLimit), bucket)
 		// A new limiter starts empty: the burst is earned by idleness,
 		// not handed to every process that starts or sees a new limit.
-		g.limiter.ReserveN(now, burst)
+		g.limiter.ReserveN(now, bucket)
 	}
 	if g.limiter != nil {
 		r := g.limiter.ReserveN(now, 1)

@@ -13,10 +13,11 @@ func TestProtectionRateLimit(t *testing.T) {
 	if _, _, ok := p.Admit("lim", start); ok {
 		t.Fatal("a new limiter admitted at once: it must start empty")
 	}
-	// After a tenth of a second of idleness, the burst is there.
+	// After a tenth of a second of idleness, the bucket is full: the
+	// burst less the request kept in reserve for jitter.
 	now := start.Add(100 * time.Millisecond)
-	burst := endpoints.RateBurst(20)
-	for i := range burst {
+	bucket := endpoints.RateBucket(20)
+	for i := range bucket {
 		if _, _, ok := p.Admit("lim", now); !ok {
 			t.Fatalf("request %d of the burst refused", i)
 		}
@@ -31,15 +32,16 @@ func TestProtectionRateLimit(t *testing.T) {
 	if _, _, ok := p.Admit("lim", retry); !ok {
 		t.Fatal("refused at the retry time it gave")
 	}
-	// In any second, at most 20 + burst: drive a second of admissions.
+	// In any second of the admitting clock, at most 20 + bucket: drive a
+	// second of admissions.
 	admitted := 0
 	for ms := 0; ms < 1000; ms++ {
 		if _, _, ok := p.Admit("lim", retry.Add(time.Duration(ms)*time.Millisecond)); ok {
 			admitted++
 		}
 	}
-	if admitted > 20+burst {
-		t.Fatalf("%d admitted in one second, want at most %d", admitted, 20+burst)
+	if admitted > 20+bucket {
+		t.Fatalf("%d admitted in one second, want at most %d", admitted, 20+bucket)
 	}
 	for range 1000 {
 		if _, _, ok := p.Admit("free", now); !ok {
