@@ -136,7 +136,10 @@ start() {
 	fi
 	local deadline=$((SECONDS + START_TIMEOUT))
 	until answers; do
-		if ! server_pid >/dev/null; then
+		# Only whether the pid is alive: between setsid's exec and the
+		# server's, /proc/<pid>/cmdline can read empty, and server_pid's
+		# check of the name would take a starting server for a dead one.
+		if ! kill -0 "$(cat "$PIDFILE" 2>/dev/null)" 2>/dev/null; then
 			log "server exited while starting; tail of its log:"
 			tail -n 20 "$LOG" >&2 || true
 			exit 1
