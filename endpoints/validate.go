@@ -101,6 +101,18 @@ func (e Endpoint) Validate() error {
 	if e.TimeoutMS < 0 || e.TimeoutMS > MaxTimeoutMS {
 		return &FieldError{"timeout_ms", fmt.Sprintf("must be 0 (default %s) or 1 to %d", DefaultTimeout, MaxTimeoutMS)}
 	}
+	switch e.Ordering {
+	case "", OrderingBestEffort, OrderingStrict:
+	default:
+		return &FieldError{"ordering", fmt.Sprintf("must be %q (default) or %q", OrderingBestEffort, OrderingStrict)}
+	}
+	switch e.OnDeadLetter {
+	case "", OnDeadLetterContinue:
+	case OnDeadLetterHold:
+		return &FieldError{"on_dead_letter", fmt.Sprintf("%q is not supported yet; %q (default) lets the events behind a dead-lettered one go on", OnDeadLetterHold, OnDeadLetterContinue)}
+	default:
+		return &FieldError{"on_dead_letter", fmt.Sprintf("must be %q (default)", OnDeadLetterContinue)}
+	}
 	return checkClientCert(e.ClientCertPEM, e.ClientKeyPEM)
 }
 

@@ -48,8 +48,10 @@ type Env struct {
 	Admin     *kadm.Client
 	Registry  *endpoints.Registry
 	Metrics   *Metrics
-	Prom      *prometheus.Registry
-	Logger    *slog.Logger
+	// Holds are the strict stage's held keys in this process.
+	Holds  *processors.Holds
+	Prom   *prometheus.Registry
+	Logger *slog.Logger
 }
 
 // Service is one `hookline serve` process: the embedded broker when no
@@ -267,7 +269,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 	groups := make([]StageGroup, len(runners))
 	for i, r := range runners {
-		groups[i] = StageGroup{Stage: r.cfg.Name, Group: r.cfg.Group, Tier: i > 0}
+		groups[i] = StageGroup{Stage: r.cfg.Name, Group: r.cfg.Group, Tier: i > 0 && r.cfg.Name != processors.StageStrict}
 	}
 	wg.Add(1)
 	go func() {
@@ -348,10 +350,15 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 		txnSuffix += "." + strconv.FormatInt(time.Now().UnixNano(), 36)
 	}
 	var runners []*Runner
+	var eventsDelivery *processors.Delivery
 	for _, st := range stages {
+		park := ""
+		if st.index < 0 {
+			park = set.Park
+		}
 		d, err := processors.NewDelivery(processors.DeliveryConfig{
 			Stage: st.name, TierIndex: st.index, Tiers: tiers,
-			DLQTopic: set.DLQ, AttemptsTopic: set.Attempts,
+			DLQTopic: set.DLQ, AttemptsTopic: set.Attempts, ParkTopic: park,
 			MaxAttempts: cfg.Attempts(), Jitter: cfg.Jitter,
 			Endpoints: lookup, Disable: env.Registry.Disable,
 			Sender: sender, Breaker: breaker, Logger: s.log,
@@ -365,6 +372,10 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 		outputs := []string{set.DLQ}
 		if next := st.index + 1; next < len(set.Tiers) {
 			outputs = append(outputs, set.Tiers[next].Topic)
+		}
+		if st.index < 0 {
+			eventsDelivery = d
+			outputs = append(outputs, set.Park)
 		}
 		var due func(*kgo.Record) (time.Time, bool)
 		if st.index >= 0 {
@@ -391,7 +402,11 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 		}
 		runners = append(runners, r)
 	}
-	return runners, nil
+	strict, err := s.newStrictRunner(env, eventsDelivery, txnSuffix)
+	if err != nil {
+		return nil, err
+	}
+	return append(runners, strict), nil
 }
 
 // apiTokens converts the configured tokens (Validate has checked them).

@@ -41,6 +41,13 @@ type Set struct {
 	Endpoints string
 	// Audit records DLQ replays: who, when, what, how far (package dlq).
 	Audit string
+	// Park carries the events of strict endpoints (endpoints.OrderingStrict)
+	// to the strict stage, in the order they arrived; Holds is the durable
+	// state of the (endpoint, ordering key) pairs that stage holds, key
+	// "endpoint\x00ordering key", a tombstone releases one. Both are
+	// chain topics: the strict stage of partition p owns holds[p].
+	Park  string
+	Holds string
 	Tiers []Tier
 	// Partitions of events, every tier, the DLQ and attempts.
 	Partitions int32
@@ -87,6 +94,8 @@ func New(prefix string, delays []time.Duration, scale float64, partitions int32,
 		Attempts:    prefix + "attempts",
 		Endpoints:   prefix + "endpoints",
 		Audit:       prefix + "audit",
+		Park:        prefix + "park",
+		Holds:       prefix + "holds",
 		Partitions:  partitions,
 		Replication: replication,
 	}
@@ -102,13 +111,13 @@ func New(prefix string, delays []time.Duration, scale float64, partitions int32,
 }
 
 // All returns every topic name: events, the tiers in order, dlq, attempts,
-// endpoints and audit.
+// endpoints, audit, park and holds.
 func (s Set) All() []string {
 	all := []string{s.Events}
 	for _, t := range s.Tiers {
 		all = append(all, t.Topic)
 	}
-	return append(all, s.DLQ, s.Attempts, s.Endpoints, s.Audit)
+	return append(all, s.DLQ, s.Attempts, s.Endpoints, s.Audit, s.Park, s.Holds)
 }
 
 // TierIndex returns the index in Tiers of the tier whose topic is topic, or
@@ -177,6 +186,21 @@ func (s Set) specs() []spec {
 			partitions: 1,
 			configs:    map[string]*string{"cleanup.policy": ptr("compact")},
 		},
+		// Parked events wait at most the sum of the tier delays for the
+		// event that holds their key, plus a week of outage.
+		spec{
+			topic:      s.Park,
+			partitions: s.Partitions,
+			configs:    map[string]*string{"retention.ms": ms(s.parkRetention())},
+			chain:      true,
+		},
+		// The latest record per held pair is its state.
+		spec{
+			topic:      s.Holds,
+			partitions: s.Partitions,
+			configs:    map[string]*string{"cleanup.policy": ptr("compact")},
+			chain:      true,
+		},
 		// The replay audit trail is kept until an operator deletes it;
 		// one partition keeps a replay's records in order.
 		spec{
@@ -185,6 +209,14 @@ func (s Set) specs() []spec {
 			configs:    map[string]*string{"retention.ms": ptr("-1"), "retention.bytes": ptr("-1")},
 		},
 	)
+}
+
+func (s Set) parkRetention() time.Duration {
+	d := EventsRetention
+	for _, t := range s.Tiers {
+		d += t.Delay
+	}
+	return d
 }
 
 // ErrPartitionMismatch is wrapped by Provision's error when an existing

@@ -26,13 +26,13 @@ or the embedded broker of a running 'hookline serve' at --kafka-listen). Give
 it the same secret_key as serve (HOOKLINE_SECRET_KEY or --secret-key-file):
 secrets are encrypted in the topic with it.
 
-  add     --url URL [--id ID] [--scheme v1|v1a] [--secret whsec_...|whsk_...] [--tenant T] [--event-types a,b.*] [--timeout 15s]
+  add     --url URL [--id ID] [--scheme v1|v1a] [--secret whsec_...|whsk_...] [--tenant T] [--event-types a,b.*] [--timeout 15s] [--ordering strict] [--on-dead-letter continue]
           prints the endpoint with its secret in full, the only time it is shown;
           v1 signs with HMAC (whsec_), v1a with ed25519 (whsk_; receivers get the whpk_ public key)
   list    one line per endpoint, secrets masked
   get     ID
           [--client-cert FILE --client-key FILE]  a client certificate for an endpoint that requires mutual TLS
-  update  ID [--url URL] [--tenant T] [--event-types ...] [--timeout D] [--enabled=true|false] [--add-secret whsec_...]
+  update  ID [--url URL] [--tenant T] [--event-types ...] [--timeout D] [--ordering M] [--on-dead-letter W] [--enabled=true|false] [--add-secret whsec_...]
           [--client-cert FILE --client-key FILE]  replaces the client certificate; --client-cert= --client-key= removes it
   rotate-secret ID [--overlap 24h] [--scheme v1|v1a] [--secret ...]
           makes a new secret current; the old ones keep signing for --overlap, then expire by themselves
@@ -59,6 +59,8 @@ func runEndpoints(ctx context.Context, args []string) error {
 		overlap    = new(time.Duration)
 		clientCert = new(string)
 		clientKey  = new(string)
+		ordering   = new(string)
+		onDead     = new(string)
 		asJSON     = fs.Bool("json", false, "print JSON")
 	)
 	switch sub {
@@ -70,6 +72,8 @@ func runEndpoints(ctx context.Context, args []string) error {
 		fs.StringVar(tenant, "tenant", "", "`tenant` the endpoint belongs to (for fan-out events)")
 		fs.StringVar(eventTypes, "event-types", "", "comma-separated event `types` to receive; a trailing * matches a prefix; empty: all")
 		fs.DurationVar(timeout, "timeout", 0, "per-request `timeout` (default: the server's endpoint_timeout)")
+		fs.StringVar(ordering, "ordering", "", "`mode` best_effort (default) or strict: strict keeps each ordering key's events in order also across failures")
+		fs.StringVar(onDead, "on-dead-letter", "", "`what` a strict endpoint does with the events behind a dead-lettered one: continue (default)")
 		fs.StringVar(clientCert, "client-cert", "", "PEM `file` of a client certificate (and chain) for an endpoint that requires mutual TLS; with --client-key")
 		fs.StringVar(clientKey, "client-key", "", "PEM `file` of the client certificate's private key, encrypted at rest with secret_key")
 	case "rotate-secret":
@@ -153,7 +157,7 @@ func runEndpoints(ctx context.Context, args []string) error {
 			return fmt.Errorf("endpoints add: unexpected argument %q (give the id with --id)", positional[0])
 		}
 		e := endpoints.Endpoint{ID: *id, URL: *url, Tenant: *tenant, Enabled: true, TimeoutMS: int(*timeout / time.Millisecond),
-			ClientCertPEM: certPEM, ClientKeyPEM: keyPEM}
+			Ordering: *ordering, OnDeadLetter: *onDead, ClientCertPEM: certPEM, ClientKeyPEM: keyPEM}
 		if e.ID == "" {
 			e.ID = endpoints.GenerateID()
 		}
@@ -208,6 +212,12 @@ func runEndpoints(ctx context.Context, args []string) error {
 			}
 			if set("timeout") {
 				e.TimeoutMS = int(*timeout / time.Millisecond)
+			}
+			if set("ordering") {
+				e.Ordering = *ordering
+			}
+			if set("on-dead-letter") {
+				e.OnDeadLetter = *onDead
 			}
 			if set("enabled") {
 				e.Enabled = *enabled

@@ -1,0 +1,248 @@
+package test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/processors"
+)
+
+// strictReceiver answers like a strict endpoint's receiver in the
+// acceptance tests: event K-1 fails (503) for its first fails attempts, and
+// after that as long as hold says; everything else succeeds. It records, as
+// the receiver sees them, the order of first successful deliveries and
+// every request of K's later events made before K-1 succeeded.
+type strictReceiver struct {
+	*receiver
+	mu    sync.Mutex
+	fails int
+	hold  func() bool
+	okAt  []string // first 2xx per id, in order
+	seen  map[string]bool
+	early []string // requests for K-2.. before K-1's 2xx
+}
+
+func newStrictReceiver(t *testing.T, fails int, hold func() bool) *strictReceiver {
+	sr := &strictReceiver{fails: fails, hold: hold, seen: make(map[string]bool)}
+	sr.receiver = newReceiver(t, func(id string, attempt int) int {
+		held := id == "K-1" && sr.hold()
+		sr.mu.Lock()
+		defer sr.mu.Unlock()
+		if strings.HasPrefix(id, "K-") && id != "K-1" && !sr.seen["K-1"] {
+			sr.early = append(sr.early, id)
+		}
+		if id == "K-1" && (attempt <= sr.fails || held) {
+			return http.StatusServiceUnavailable
+		}
+		if !sr.seen[id] {
+			sr.seen[id] = true
+			sr.okAt = append(sr.okAt, id)
+		}
+		return http.StatusOK
+	})
+	return sr
+}
+
+func (sr *strictReceiver) delivered(prefix string) []string {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	var out []string
+	for _, id := range sr.okAt {
+		if strings.HasPrefix(id, prefix) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (sr *strictReceiver) deliveredAll(ids ...string) bool {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	for _, id := range ids {
+		if !sr.seen[id] {
+			return false
+		}
+	}
+	return true
+}
+
+func seq(prefix string, from, to int) []string {
+	var out []string
+	for i := from; i <= to; i++ {
+		out = append(out, fmt.Sprintf("%s%d", prefix, i))
+	}
+	return out
+}
+
+// checkStrictOrder fails unless K's events reached the receiver in order,
+// none of K's later events was requested before K-1 was delivered, and J's
+// events all were (J flowed while K was held).
+func checkStrictOrder(t *testing.T, sr *strictReceiver, k, j []string) {
+	t.Helper()
+	if got := sr.delivered("K-"); !slices.Equal(got, k) {
+		t.Errorf("K's events delivered in the order %v, want %v", got, k)
+	}
+	sr.mu.Lock()
+	early := sr.early
+	sr.mu.Unlock()
+	if len(early) > 0 {
+		t.Errorf("K's later events were attempted before K-1 was delivered: %v", early)
+	}
+	if got := sr.delivered("J-"); !slices.Equal(got, j) {
+		t.Errorf("J's events delivered in the order %v, want %v", got, j)
+	}
+}
+
+// A strict endpoint fails event 1 of key K for its first 3 attempts (and
+// until every event of key J on the same partition has been delivered, so
+// that J must flow while K is held, or K-1 is never delivered). Events 2–20
+// of K reach it only after event 1, in order.
+func TestStrictEndpointHoldsAFailingKeyAndLetsOthersFlow(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Partitions = 1 // K and J on one partition
+	h := start(t, cfg)
+	js := seq("J-", 1, 20)
+	var sr *strictReceiver
+	sr = newStrictReceiver(t, 3, func() bool { return !sr.deliveredAll(js...) })
+
+	// Through the API, as a user would; a wrong value names its field.
+	post := func(v any) (int, []byte) {
+		body, _ := json.Marshal(v)
+		resp, err := http.Post(h.api+"/v1/endpoints", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, data
+	}
+	for field, v := range map[string]map[string]any{
+		"ordering":       {"ordering": "fifo"},
+		"on_dead_letter": {"ordering": "strict", "on_dead_letter": "drop"},
+	} {
+		v["url"], v["secret"] = sr.url, sr.secret
+		status, body := post(v)
+		var e struct{ Field string }
+		_ = json.Unmarshal(body, &e)
+		if status != http.StatusBadRequest || e.Field != field {
+			t.Errorf("create endpoint with a bad %s: %d %s, want 400 naming %q", field, status, body, field)
+		}
+	}
+	status, body := post(map[string]any{"id": "strict", "url": sr.url, "secret": sr.secret, "ordering": "strict", "on_dead_letter": "continue", "timeout_ms": 2000})
+	if status != http.StatusCreated || !bytes.Contains(body, []byte(`"ordering":"strict"`)) {
+		t.Fatalf("create strict endpoint: %d %s", status, body)
+	}
+
+	h.send("K-1", "strict", "K", 1)
+	for i := 2; i <= 20; i++ {
+		h.send(fmt.Sprintf("J-%d", i-1), "strict", "J", i-1)
+		h.send(fmt.Sprintf("K-%d", i), "strict", "K", i)
+	}
+	h.send("J-20", "strict", "J", 20)
+	ks := seq("K-", 1, 20)
+	waitFor(t, 60*time.Second, "every event delivered", func() bool { return sr.deliveredAll(append(ks, js...)...) })
+	checkStrictOrder(t, sr, ks, js)
+	_, counts, bad := sr.snapshot()
+	if counts["K-1"] < 4 || bad > 0 {
+		t.Errorf("K-1 was requested %d times (want at least 4: 3 failures, then J's wait), %d bad signatures", counts["K-1"], bad)
+	}
+	// Nothing is left held.
+	waitFor(t, 10*time.Second, "no key held", func() bool { return h.env.Holds.Len() == 0 })
+}
+
+// The attempt numbers of an event, from its committed attempt records.
+func attemptNumbers(t *testing.T, brokers []string, topic, eventID string) []int {
+	t.Helper()
+	seen := make(map[string]bool)
+	var out []int
+	for _, r := range readTopic(t, brokers, topic, 1<<30, 2*time.Second) {
+		a, err := processors.DecodeAttempt(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.EventID == eventID && !seen[a.AttemptID] {
+			seen[a.AttemptID] = true
+			out = append(out, a.Attempt)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// The same with `hookline serve` SIGKILLed while K is held: after its
+// restart the hold is still there (K-1's attempts go on counting, and none
+// of K's later events goes before it), order is kept and nothing is lost.
+func TestStrictHoldSurvivesSIGKILL(t *testing.T) {
+	dataDir := t.TempDir()
+	kafka := freeAddr(t)
+	prefix := fmt.Sprintf("s%d.", time.Now().UnixNano()%1e6)
+	// Tiers of 300ms, 1.2s, 6s, 36s: K-1 is still held long after a restart.
+	proc := newServeProc(t, "--data-dir", dataDir, "--kafka-listen", kafka, "--instance-id", "strict-test",
+		"--topic-prefix", prefix, "--partitions", "1", "--tier-scale", "0.01")
+	brokers := []string{kafka}
+	if b := testBrokers(t); b != nil {
+		brokers = b
+	}
+	proc.start()
+	var (
+		mu       sync.Mutex
+		released bool
+	)
+	sr := newStrictReceiver(t, 3, func() bool { mu.Lock(); defer mu.Unlock(); return !released })
+	status, body, err := proc.post("/v1/endpoints", map[string]any{"id": "strict", "url": sr.url, "secret": sr.secret, "ordering": "strict", "timeout_ms": 2000})
+	if err != nil || status != http.StatusCreated {
+		t.Fatalf("create endpoint: %d %s %v", status, body, err)
+	}
+	send := func(id, key string) {
+		t.Helper()
+		status, body, err := proc.post("/v1/events", map[string]any{"id": id, "type": "test.event", "endpoint_id": "strict", "ordering_key": key, "payload": map[string]string{"id": id}})
+		if err != nil || status != http.StatusAccepted {
+			t.Fatalf("send %s: %d %s %v", id, status, body, err)
+		}
+	}
+	send("K-1", "K")
+	for i := 2; i <= 20; i++ {
+		send(fmt.Sprintf("J-%d", i-1), "J")
+		send(fmt.Sprintf("K-%d", i), "K")
+	}
+	send("J-20", "J")
+	// Kill once K-1's third failed attempt is committed, and J has flowed.
+	attempts := prefix + "attempts"
+	waitFor(t, 60*time.Second, "K-1's third attempt committed", func() bool {
+		return len(attemptNumbers(t, brokers, attempts, "K-1")) >= 3
+	})
+	waitFor(t, 30*time.Second, "J delivered while K is held", func() bool { return sr.deliveredAll(seq("J-", 1, 20)...) })
+	proc.kill()
+	proc.start()
+	for i := 21; i <= 30; i++ {
+		send(fmt.Sprintf("J-%d", i), "J")
+		send(fmt.Sprintf("K-%d", i), "K")
+	}
+	mu.Lock()
+	released = true
+	mu.Unlock()
+	ks, js := seq("K-", 1, 30), seq("J-", 1, 30)
+	waitFor(t, 90*time.Second, "every event delivered", func() bool { return sr.deliveredAll(append(ks, js...)...) })
+	checkStrictOrder(t, sr, ks, js)
+	// The restart kept the hold: K-1 was not attempted afresh (a first
+	// attempt again), its count went on past the kill.
+	if got := attemptNumbers(t, brokers, attempts, "K-1"); len(got) < 4 || !slices.Equal(got, seq2(1, len(got))) {
+		t.Errorf("K-1's committed attempt numbers are %v, want 1, 2, 3, 4... without a repeat", got)
+	}
+}
+
+func seq2(from, to int) []int {
+	var out []int
+	for i := from; i <= to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
