@@ -8,6 +8,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookline/hookline/processors"
+	"github.com/hookline/hookline/topics"
 )
 
 // readToStable reads partitions ps of a topic from their start to their
@@ -84,4 +87,25 @@ func readToStable(ctx context.Context, opts []kgo.Opt, topic string, ps []int32)
 		})
 	}
 	return out, nil
+}
+
+// ReadHolds reads every held pair of the strict stage from the holds
+// topic, as committed: what `hookline dlq held` and the endpoint API show,
+// whichever process owns the partitions. opts carry the connection.
+func ReadHolds(ctx context.Context, opts []kgo.Opt, set topics.Set) ([]processors.HeldKey, error) {
+	ps := make([]int32, set.Partitions)
+	for i := range ps {
+		ps[i] = int32(i)
+	}
+	recs, err := readToStable(ctx, opts, set.Holds, ps)
+	if err != nil {
+		return nil, err
+	}
+	t := processors.NewHolds()
+	for p, rs := range recs {
+		if err := t.Load(p, rs); err != nil {
+			return nil, err
+		}
+	}
+	return t.List(), nil
 }

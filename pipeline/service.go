@@ -225,6 +225,9 @@ func (s *Service) Run(ctx context.Context) error {
 		RateLimit:         ingest.RateLimit{Rate: cfg.TokenRateLimit, Burst: cfg.TokenBurst},
 		LoopbackOnly:      openOnLoopback,
 		Destinations:      cfg.Destinations(),
+		Held: func(ctx context.Context) ([]processors.HeldKey, error) {
+			return ReadHolds(ctx, append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, secure...), set)
+		},
 	})
 	if err != nil {
 		return err

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,8 +112,11 @@ func TestStrictEndpointHoldsAFailingKeyAndLetsOthersFlow(t *testing.T) {
 	cfg.Partitions = 1 // K and J on one partition
 	h := start(t, cfg)
 	js := seq("J-", 1, 20)
-	var sr *strictReceiver
-	sr = newStrictReceiver(t, 3, func() bool { return !sr.deliveredAll(js...) })
+	var (
+		sr      *strictReceiver
+		checked atomic.Bool // the held key has been seen through the API and the metrics
+	)
+	sr = newStrictReceiver(t, 3, func() bool { return !sr.deliveredAll(js...) || !checked.Load() })
 
 	// Through the API, as a user would; a wrong value names its field.
 	post := func(v any) (int, []byte) {
@@ -148,6 +153,43 @@ func TestStrictEndpointHoldsAFailingKeyAndLetsOthersFlow(t *testing.T) {
 	}
 	h.send("J-20", "strict", "J", 20)
 	ks := seq("K-", 1, 20)
+
+	// While K is held, the API and the metrics show it.
+	waitFor(t, 30*time.Second, "J delivered while K is held", func() bool { return sr.deliveredAll(js...) })
+	type heldKey struct {
+		OrderingKey string    `json:"ordering_key"`
+		EventID     string    `json:"event_id"`
+		Since       time.Time `json:"since"`
+		Attempts    int       `json:"attempts"`
+	}
+	var held []heldKey
+	waitFor(t, 10*time.Second, "GET /v1/endpoints/strict/held to show key K held by K-1 since a time", func() bool {
+		resp, err := http.Get(h.api + "/v1/endpoints/strict/held")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct{ Held []heldKey }
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		held = body.Held
+		return len(held) == 1 && held[0].OrderingKey == "K" && held[0].EventID == "K-1" && held[0].Attempts >= 1 && !held[0].Since.IsZero()
+	})
+	metrics := func() string {
+		resp, err := http.Get("http://" + h.svc.MetricsAddr() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	waitFor(t, 10*time.Second, "hookline_held_keys 1 and hookline_held_events 20", func() bool {
+		m := metrics()
+		return strings.Contains(m, `hookline_held_keys{stage="strict"} 1`+"\n") && strings.Contains(m, `hookline_held_events{stage="strict"} 20`+"\n")
+	})
+	checked.Store(true)
 	waitFor(t, 60*time.Second, "every event delivered", func() bool { return sr.deliveredAll(append(ks, js...)...) })
 	checkStrictOrder(t, sr, ks, js)
 	_, counts, bad := sr.snapshot()
@@ -155,7 +197,10 @@ func TestStrictEndpointHoldsAFailingKeyAndLetsOthersFlow(t *testing.T) {
 		t.Errorf("K-1 was requested %d times (want at least 4: 3 failures, then J's wait), %d bad signatures", counts["K-1"], bad)
 	}
 	// Nothing is left held.
-	waitFor(t, 10*time.Second, "no key held", func() bool { return h.env.Holds.Len() == 0 })
+	waitFor(t, 10*time.Second, "no key held", func() bool {
+		m := metrics()
+		return strings.Contains(m, `hookline_held_keys{stage="strict"} 0`+"\n") && strings.Contains(m, `hookline_held_events{stage="strict"} 0`+"\n")
+	})
 }
 
 // The attempt numbers of an event, from its committed attempt records.
@@ -220,6 +265,24 @@ func TestStrictHoldSurvivesSIGKILL(t *testing.T) {
 		return len(attemptNumbers(t, brokers, attempts, "K-1")) >= 3
 	})
 	waitFor(t, 30*time.Second, "J delivered while K is held", func() bool { return sr.deliveredAll(seq("J-", 1, 20)...) })
+	// hookline dlq held shows the key, since when.
+	args := []string{"dlq", "held", "--json", "--topic-prefix", prefix, "--partitions", "1"}
+	if b := testBrokers(t); b != nil {
+		args = append(args, "--brokers", b[0])
+	} else {
+		args = append(args, "--kafka-listen", kafka)
+	}
+	out, err := exec.Command(hooklineBinary(t), args...).Output()
+	var v struct {
+		Endpoint string    `json:"endpoint"`
+		Key      string    `json:"ordering_key"`
+		EventID  string    `json:"event_id"`
+		Since    time.Time `json:"since"`
+		Attempts int       `json:"attempts"`
+	}
+	if err != nil || json.Unmarshal(out, &v) != nil || v.Endpoint != "strict" || v.Key != "K" || v.EventID != "K-1" || v.Since.IsZero() || v.Attempts < 3 {
+		t.Errorf("hookline dlq held: %v: %s, want K held by K-1 since a time, after 3 attempts", err, out)
+	}
 	proc.kill()
 	proc.start()
 	for i := 21; i <= 30; i++ {

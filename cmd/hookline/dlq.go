@@ -24,7 +24,7 @@ import (
 	"github.com/hookline/hookline/pipeline"
 )
 
-const dlqUsage = `Usage: hookline dlq <list|show|stats|replay|replays> [flags] [ARG]
+const dlqUsage = `Usage: hookline dlq <list|show|stats|replay|replays|held> [flags] [ARG]
 
 Reads and re-drives the dead-letter topic directly through Kafka (--brokers,
 or the embedded broker of a running 'hookline serve' at --kafka-listen). It
@@ -46,6 +46,8 @@ end as of the start: it disturbs nothing and streams, however deep the DLQ.
                                  self-declared, so with SASL the audit also
                                  records the Kafka user
   replays  every replay from the audit trail: who, when, what, how many, outcome
+  held     the keys of strict endpoints held by an event that failed, since when,
+           its attempts and when it is tried next; --endpoint ID,... filters
 
 Filters of list, stats and replay (a comma-separated list matches any value):
   --event-id ID,...     --endpoint ID,...     --tenant T,...
@@ -121,6 +123,8 @@ func runDLQ(ctx context.Context, args []string) error {
 	case "list", "stats", "replay":
 		ff.register(fs)
 	case "show", "replays":
+	case "held":
+		fs.StringVar(&ff.endpoints, "endpoint", "", "comma-separated endpoint `ids`")
 	case "generate":
 		// Hidden: fills the DLQ with synthetic records to measure the
 		// tooling on a deep DLQ. Never for a production cluster.
@@ -130,7 +134,7 @@ func runDLQ(ctx context.Context, args []string) error {
 		return fmt.Errorf("unknown dlq subcommand %q", sub)
 	}
 	switch sub {
-	case "list", "show", "stats", "replays":
+	case "list", "show", "stats", "replays", "held":
 		fs.BoolVar(asJSON, "json", false, "print JSON")
 	case "replay":
 		fs.StringVar(to, "to", "", "`target`: events (default) or retry (the first retry tier)")
@@ -180,6 +184,9 @@ func runDLQ(ctx context.Context, args []string) error {
 	}
 	defer cl.Close()
 	seeds, _ := cl.OptValue(kgo.SeedBrokers).([]string)
+	if sub == "held" {
+		return printHeld(ctx, append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, secure...), set, splitComma(ff.endpoints), *asJSON)
+	}
 	dcfg := dlq.Config{Brokers: seeds, ClientOpts: secure, Topics: set, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if !cfg.Embedded() && cfg.SASLMechanism() != "" {
 		// The brokers checked this name; --operator is only declared.
