@@ -284,14 +284,15 @@ func TestStrictHoldSurvivesSIGKILL(t *testing.T) {
 		t.Errorf("hookline dlq held: %v: %s, want K held by K-1 since a time, after 3 attempts", err, out)
 	}
 	proc.kill()
+	// K-1's next attempt, made by the restarted process, succeeds.
+	mu.Lock()
+	released = true
+	mu.Unlock()
 	proc.start()
 	for i := 21; i <= 30; i++ {
 		send(fmt.Sprintf("J-%d", i), "J")
 		send(fmt.Sprintf("K-%d", i), "K")
 	}
-	mu.Lock()
-	released = true
-	mu.Unlock()
 	ks, js := seq("K-", 1, 30), seq("J-", 1, 30)
 	waitFor(t, 90*time.Second, "every event delivered", func() bool { return sr.deliveredAll(append(ks, js...)...) })
 	checkStrictOrder(t, sr, ks, js)
