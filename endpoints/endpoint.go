@@ -34,7 +34,8 @@ type Endpoint struct {
 	// across failures (docs/design/strict-ordering.md).
 	Ordering string `json:"ordering,omitempty"`
 	// OnDeadLetter says what a strict endpoint does with the events behind
-	// a dead-lettered one: OnDeadLetterContinue ("" means it too).
+	// a dead-lettered one: OnDeadLetterContinue ("" means it too) or
+	// OnDeadLetterHold.
 	OnDeadLetter string `json:"on_dead_letter,omitempty"`
 	// ClientCertPEM and ClientKeyPEM are an optional client certificate
 	// (with its chain) and its private key, presented to endpoints that
@@ -57,8 +58,8 @@ const (
 const (
 	// OnDeadLetterContinue lets the events behind it go on.
 	OnDeadLetterContinue = "continue"
-	// OnDeadLetterHold would keep the key held until an operator replays
-	// or skips the event; it is not built yet, and Validate refuses it.
+	// OnDeadLetterHold keeps the key held until an operator replays the
+	// event (hookline dlq replay) or skips it (hookline dlq skip).
 	OnDeadLetterHold = "hold"
 )
 

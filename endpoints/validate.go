@@ -107,11 +107,9 @@ func (e Endpoint) Validate() error {
 		return &FieldError{"ordering", fmt.Sprintf("must be %q (default) or %q", OrderingBestEffort, OrderingStrict)}
 	}
 	switch e.OnDeadLetter {
-	case "", OnDeadLetterContinue:
-	case OnDeadLetterHold:
-		return &FieldError{"on_dead_letter", fmt.Sprintf("%q is not supported yet; %q (default) lets the events behind a dead-lettered one go on", OnDeadLetterHold, OnDeadLetterContinue)}
+	case "", OnDeadLetterContinue, OnDeadLetterHold:
 	default:
-		return &FieldError{"on_dead_letter", fmt.Sprintf("must be %q (default)", OnDeadLetterContinue)}
+		return &FieldError{"on_dead_letter", fmt.Sprintf("must be %q (default) or %q", OnDeadLetterContinue, OnDeadLetterHold)}
 	}
 	return checkClientCert(e.ClientCertPEM, e.ClientKeyPEM)
 }

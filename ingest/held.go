@@ -17,6 +17,9 @@ type heldKeyView struct {
 	Attempts    int       `json:"attempts"`
 	NextAttempt time.Time `json:"next_attempt"`
 	LastError   string    `json:"last_error,omitempty"`
+	// State is "retrying", or "dead" (on_dead_letter hold: waiting for
+	// hookline dlq replay or skip), "replay" or "skip" (released).
+	State string `json:"state"`
 }
 
 type heldKeysResponse struct {
@@ -44,7 +47,7 @@ func (s *Server) heldKeys(w http.ResponseWriter, r *http.Request) {
 	for _, h := range held {
 		if h.EndpointID == id {
 			out.Held = append(out.Held, heldKeyView{OrderingKey: string(h.OrderingKey), Partition: h.Partition, EventID: h.EventID,
-				Since: h.Since, Attempts: h.Attempts, NextAttempt: h.Due, LastError: h.LastError})
+				Since: h.Since, Attempts: h.Attempts, NextAttempt: h.Due, LastError: h.LastError, State: h.StateName()})
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

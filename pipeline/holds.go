@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -108,4 +109,53 @@ func ReadHolds(ctx context.Context, opts []kgo.Opt, set topics.Set) ([]processor
 		}
 	}
 	return t.List(), nil
+}
+
+// followHolds applies the releases operators write to the holds topic
+// (hookline dlq replay or skip of a held event) to the strict stage's table
+// until ctx ends. It reads from the topic's last stable offsets as of its
+// call, before any stage is assigned: what came before, each assignment
+// reads (Holds.Load), and what comes after, this applies.
+func followHolds(ctx context.Context, opts []kgo.Opt, topic string, holds *processors.Holds, log *slog.Logger) error {
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
+	cl.Close()
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("list last stable offsets of %s: %w", topic, err)
+	}
+	from := make(map[int32]kgo.Offset)
+	ends.Each(func(o kadm.ListedOffset) { from[o.Partition] = kgo.NewOffset().At(o.Offset) })
+	rd, err := kgo.NewClient(append(append([]kgo.Opt{}, opts...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	)...)
+	if err != nil {
+		return err
+	}
+	go func() {
+		defer rd.Close()
+		for ctx.Err() == nil {
+			fs := rd.PollFetches(ctx)
+			fs.EachError(func(t string, p int32, err error) {
+				if ctx.Err() == nil {
+					log.Warn("follow held keys' releases", "topic", t, "partition", p, "err", err)
+				}
+			})
+			fs.EachRecord(func(r *kgo.Record) {
+				if r.Value == nil {
+					return
+				}
+				if h, err := processors.DecodeHold(r.Value); err == nil {
+					holds.Apply(r.Partition, r.Key, h)
+				}
+			})
+		}
+	}()
+	return nil
 }

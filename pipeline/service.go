@@ -183,6 +183,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := followHolds(bg, append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, secure...), set.Holds, env.Holds, s.log); err != nil {
+		return fmt.Errorf("follow held keys' releases in %s: %w", set.Holds, err)
+	}
 	for _, r := range runners {
 		f.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "hookline_stage_ready",

@@ -61,6 +61,67 @@ type Hold struct {
 	Tier      string     `json:"tier"`
 	LastClass ErrorClass `json:"last_class,omitempty"`
 	LastError string     `json:"last_error,omitempty"`
+	// State is "" while the event is retried; HoldDead once it is
+	// dead-lettered by an endpoint with on_dead_letter hold, until an
+	// operator's HoldReplay or HoldSkip (written by hookline dlq replay or
+	// skip) releases it.
+	State string `json:"state,omitempty"`
+	// By and At say who released a dead hold, and when.
+	By string    `json:"by,omitempty"`
+	At time.Time `json:"at,omitzero"`
+}
+
+// StateName is the hold's State as operators read it: "retrying" for "".
+func (h Hold) StateName() string {
+	if h.State == "" {
+		return "retrying"
+	}
+	return h.State
+}
+
+// States of a Hold.
+const (
+	HoldDead   = "dead"
+	HoldReplay = "replay"
+	HoldSkip   = "skip"
+)
+
+// HeaderHeldAt is set on the DLQ record of an event that holds its key
+// after it was dead-lettered (on_dead_letter hold): its park offset. A
+// replay or a skip of that record releases the key instead of sending it
+// anew (see HoldCommand).
+const HeaderHeldAt = "hookline-held-park-offset"
+
+// HeldRecheck is how often a dead hold's event looks whether an operator
+// released it.
+const HeldRecheck = time.Second
+
+// HoldCommand is the holds record that releases a dead hold: state is
+// HoldReplay (attempt the event again, in its key's place) or HoldSkip
+// (release the key without it). The strict stage takes it from the holds
+// topic.
+func HoldCommand(topic string, partition int32, endpointID string, orderingKey []byte, eventID string, parkOffset int64, state, by string, at time.Time) (*kgo.Record, error) {
+	v, err := json.Marshal(Hold{V: HoldVersion, EndpointID: endpointID, EventID: eventID, ParkOffset: parkOffset, State: state, By: by, At: at})
+	if err != nil {
+		return nil, err
+	}
+	return &kgo.Record{Topic: topic, Partition: partition, Key: HoldKey(endpointID, orderingKey), Value: v}, nil
+}
+
+// Apply takes a release an operator wrote to the holds topic: it replaces
+// the dead hold of the same event, and nothing else.
+func (h *Holds) Apply(p int32, k []byte, cmd Hold) {
+	if cmd.State != HoldReplay && cmd.State != HoldSkip {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cur, ok := h.parts[p][string(k)]
+	if !ok || cur.State != HoldDead || cur.EventID != cmd.EventID || cur.ParkOffset != cmd.ParkOffset {
+		return
+	}
+	cur.State, cur.By, cur.At = cmd.State, cmd.By, cmd.At
+	h.parts[p][string(k)] = cur
 }
 
 // HoldKey is the key of a held pair in the holds topic, and the lane key
@@ -121,6 +182,11 @@ func (h *Holds) Load(p int32, recs []*kgo.Record) error {
 		hd, err := DecodeHold(r.Value)
 		if err != nil {
 			return fmt.Errorf("holds[%d] offset %d: %w", p, r.Offset, err)
+		}
+		if prev, ok := m[string(r.Key)]; ok && (hd.State == HoldReplay || hd.State == HoldSkip) && prev.EventID == hd.EventID {
+			// A release keeps what the dead hold knew.
+			prev.State, prev.By, prev.At = hd.State, hd.By, hd.At
+			hd = prev
 		}
 		m[string(r.Key)] = hd
 	}
@@ -242,9 +308,6 @@ func (s *Strict) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, err
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if moved, all := s.d.movedOn(ctx); all || len(moved) > 0 {
-		return nil, nil // dead-lettered by a torn transaction, which released the hold too
-	}
 	origin := RetryState{OriginTopic: r.Topic, OriginPartition: r.Partition, OriginOffset: r.Offset}
 	state, err := ParseRetryState(r.Headers)
 	switch {
@@ -260,20 +323,42 @@ func (s *Strict) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, err
 	key := HoldKey(state.EndpointID, r.Key)
 	now := s.d.cfg.Now()
 	h, held := s.holds.get(r.Partition, key)
+	var stale []*kgo.Record
 	if held && h.ParkOffset != r.Offset {
-		// Left by an aborted transaction: the hold that commits with a
-		// record's offset is always that record's own.
+		// Left by an aborted transaction, or a release for a key no
+		// longer held: the hold that commits with a record's offset is
+		// always that record's own.
 		s.holds.del(r.Partition, key)
 		held = false
+		stale = append(stale, &kgo.Record{Topic: s.holdsTopic, Partition: r.Partition, Key: key})
+	}
+	release := func(out []*kgo.Record) []*kgo.Record {
+		s.holds.del(r.Partition, key)
+		return append(out, &kgo.Record{Topic: s.holdsTopic, Partition: r.Partition, Key: key})
 	}
 	tier := -1
 	prior := state
-	if held {
-		if now.Before(h.Due) {
-			return nil, &deferred{at: h.Due}
-		}
+	switch {
+	case held && h.State == HoldDead:
+		// Dead-lettered, on_dead_letter hold: the key waits for an
+		// operator (its DLQ successor, committed with the hold, is not
+		// a hand-off that releases it).
+		return nil, &deferred{at: now.Add(HeldRecheck)}
+	case held && h.State == HoldSkip:
+		s.d.cfg.Logger.Info("held key released by a skip", "event_id", ev.ID, "endpoint", state.EndpointID, "partition", r.Partition, "by", h.By)
+		return release(nil), nil
+	case held && h.State == HoldReplay:
+		// Replayed: attempted again in its key's place, attempts afresh.
+		h.State, h.Attempts, h.Due = "", 0, time.Time{}
+	case held && now.Before(h.Due):
+		return nil, &deferred{at: h.Due}
+	case held:
 		prior.Attempts, prior.FirstAttempt = h.Attempts, h.FirstAttempt
 		tier = s.tierIndex[h.Tier]
+	default:
+		if moved, all := s.d.movedOn(ctx); all || len(moved) > 0 {
+			return stale, nil // dead-lettered by a torn transaction
+		}
 	}
 	// The attempt is made as the stage it would be in without strict
 	// ordering: the events stage first, then each tier in turn.
@@ -295,12 +380,18 @@ func (s *Strict) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, err
 			}
 		}
 	}
-	if next == nil || next.Topic == s.d.cfg.DLQTopic {
-		// Delivered, or dead-lettered: with on_dead_letter continue, the
+	dead := next != nil && next.Topic == s.d.cfg.DLQTopic
+	if dead {
+		if ep, ok := s.d.cfg.Endpoints.Get(state.EndpointID); ok && ep.OnDeadLetter == endpoints.OnDeadLetterHold {
+			return s.holdDead(r, key, ev, state, h, held, now, append(out, stale...), next)
+		}
+	}
+	if next == nil || dead {
+		// Delivered, or dead-lettered with on_dead_letter continue: the
 		// events behind it go on.
+		out = append(out, stale...)
 		if held {
-			s.holds.del(r.Partition, key)
-			out = append(out, &kgo.Record{Topic: s.holdsTopic, Partition: r.Partition, Key: key})
+			out = release(out)
 		}
 		return out, nil
 	}
@@ -316,16 +407,46 @@ func (s *Strict) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, err
 	if held {
 		nh.Since = h.Since
 	}
+	later := slices.DeleteFunc(out, func(o *kgo.Record) bool { return o == next })
+	return s.hold(r, key, nh, ev.ID, append(later, stale...))
+}
+
+// hold commits nh as the key's hold with the records of this attempt, and
+// defers the event to nh's due time.
+func (s *Strict) hold(r *kgo.Record, key []byte, nh Hold, eventID string, out []*kgo.Record) ([]*kgo.Record, error) {
 	v, err := json.Marshal(nh)
 	if err != nil {
-		return nil, fmt.Errorf("encode hold of event %s: %w", ev.ID, err)
+		return nil, fmt.Errorf("encode hold of event %s: %w", eventID, err)
 	}
 	s.holds.set(r.Partition, key, nh)
-	later := slices.DeleteFunc(out, func(o *kgo.Record) bool { return o == next })
-	later = append(later, &kgo.Record{Topic: s.holdsTopic, Partition: r.Partition, Key: key, Value: v})
-	s.d.cfg.Logger.Debug("strict event failed, holding its key", "event_id", ev.ID, "endpoint", state.EndpointID,
-		"partition", r.Partition, "attempt", ns.Attempts, "due", ns.Due)
-	return nil, &deferred{at: nh.Due, out: later}
+	out = append(out, &kgo.Record{Topic: s.holdsTopic, Partition: r.Partition, Key: key, Value: v})
+	s.d.cfg.Logger.Debug("strict event holds its key", "event_id", eventID, "endpoint", nh.EndpointID,
+		"partition", r.Partition, "attempt", nh.Attempts, "due", nh.Due, "state", nh.State)
+	if nh.State == HoldDead {
+		return nil, &deferred{at: s.d.cfg.Now().Add(HeldRecheck), out: out}
+	}
+	return nil, &deferred{at: nh.Due, out: out}
+}
+
+// holdDead dead-letters the event of an on_dead_letter hold endpoint and
+// keeps its key held: the DLQ record (marked with HeaderHeldAt, so that a
+// replay or skip releases the key), the attempt record and a dead hold
+// commit together, and the event waits in its key's place.
+func (s *Strict) holdDead(r *kgo.Record, key []byte, ev envelope.Event, state RetryState, h Hold, held bool, now time.Time, out []*kgo.Record, dlqRec *kgo.Record) ([]*kgo.Record, error) {
+	dlqRec.Headers = append(dlqRec.Headers, kgo.RecordHeader{Key: HeaderHeldAt, Value: []byte(strconv.FormatInt(r.Offset, 10))})
+	ns, err := ParseRetryState(dlqRec.Headers)
+	if err != nil {
+		return nil, fmt.Errorf("read retry state of event %s: %w", ev.ID, err)
+	}
+	nh := Hold{
+		V: HoldVersion, EndpointID: state.EndpointID, EventID: ev.ID, ParkOffset: r.Offset,
+		Since: now, Attempts: ns.Attempts, FirstAttempt: ns.FirstAttempt,
+		LastClass: ns.LastClass, LastError: ns.LastError, State: HoldDead,
+	}
+	if held {
+		nh.Since = h.Since
+	}
+	return s.hold(r, key, nh, ev.ID, out)
 }
 
 // renumberAttempt gives an attempt record the id of the n-th attempt made

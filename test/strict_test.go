@@ -18,30 +18,32 @@ import (
 )
 
 // strictReceiver answers like a strict endpoint's receiver in the
-// acceptance tests: event K-1 fails (503) for its first fails attempts, and
-// after that as long as hold says; everything else succeeds. It records, as
-// the receiver sees them, the order of first successful deliveries and
-// every request of K's later events made before K-1 succeeded.
+// acceptance tests: an event fails (503) while fail says, everything else
+// succeeds. It records, as the receiver sees them, the order of first
+// successful deliveries, and every request for event X-n (n > 1) made
+// before X-1 was delivered, unless released(X) says X-1 was let go.
 type strictReceiver struct {
 	*receiver
-	mu    sync.Mutex
-	fails int
-	hold  func() bool
-	okAt  []string // first 2xx per id, in order
-	seen  map[string]bool
-	early []string // requests for K-2.. before K-1's 2xx
+	mu       sync.Mutex
+	fail     func(id string, attempt int) bool
+	released func(key string) bool
+	okAt     []string // first 2xx per id, in order
+	seen     map[string]bool
+	early    []string
 }
 
-func newStrictReceiver(t *testing.T, fails int, hold func() bool) *strictReceiver {
-	sr := &strictReceiver{fails: fails, hold: hold, seen: make(map[string]bool)}
+func newStrictReceiver(t *testing.T, fail func(id string, attempt int) bool, released func(key string) bool) *strictReceiver {
+	sr := &strictReceiver{fail: fail, released: released, seen: make(map[string]bool)}
 	sr.receiver = newReceiver(t, func(id string, attempt int) int {
-		held := id == "K-1" && sr.hold()
+		key, n, _ := strings.Cut(id, "-")
+		let := released(key)
+		failed := fail(id, attempt)
 		sr.mu.Lock()
 		defer sr.mu.Unlock()
-		if strings.HasPrefix(id, "K-") && id != "K-1" && !sr.seen["K-1"] {
+		if n != "1" && !sr.seen[key+"-1"] && !let {
 			sr.early = append(sr.early, id)
 		}
-		if id == "K-1" && (attempt <= sr.fails || held) {
+		if failed {
 			return http.StatusServiceUnavailable
 		}
 		if !sr.seen[id] {
@@ -96,7 +98,7 @@ func checkStrictOrder(t *testing.T, sr *strictReceiver, k, j []string) {
 	early := sr.early
 	sr.mu.Unlock()
 	if len(early) > 0 {
-		t.Errorf("K's later events were attempted before K-1 was delivered: %v", early)
+		t.Errorf("later events were attempted before the first of their key was delivered or released: %v", early)
 	}
 	if got := sr.delivered("J-"); !slices.Equal(got, j) {
 		t.Errorf("J's events delivered in the order %v, want %v", got, j)
@@ -116,7 +118,9 @@ func TestStrictEndpointHoldsAFailingKeyAndLetsOthersFlow(t *testing.T) {
 		sr      *strictReceiver
 		checked atomic.Bool // the held key has been seen through the API and the metrics
 	)
-	sr = newStrictReceiver(t, 3, func() bool { return !sr.deliveredAll(js...) || !checked.Load() })
+	sr = newStrictReceiver(t, func(id string, attempt int) bool {
+		return id == "K-1" && (attempt <= 3 || !sr.deliveredAll(js...) || !checked.Load())
+	}, func(string) bool { return false })
 
 	// Through the API, as a user would; a wrong value names its field.
 	post := func(v any) (int, []byte) {
@@ -241,7 +245,11 @@ func TestStrictHoldSurvivesSIGKILL(t *testing.T) {
 		mu       sync.Mutex
 		released bool
 	)
-	sr := newStrictReceiver(t, 3, func() bool { mu.Lock(); defer mu.Unlock(); return !released })
+	sr := newStrictReceiver(t, func(id string, attempt int) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return id == "K-1" && (attempt <= 3 || !released)
+	}, func(string) bool { return false })
 	status, body, err := proc.post("/v1/endpoints", map[string]any{"id": "strict", "url": sr.url, "secret": sr.secret, "ordering": "strict", "timeout_ms": 2000})
 	if err != nil || status != http.StatusCreated {
 		t.Fatalf("create endpoint: %d %s %v", status, body, err)
@@ -309,4 +317,104 @@ func seq2(from, to int) []int {
 		out = append(out, i)
 	}
 	return out
+}
+
+// hookline runs the CLI against the harness's broker.
+func (h *harness) hookline(t *testing.T, args ...string) string {
+	t.Helper()
+	args = append(args, "--topic-prefix", h.cfg.TopicPrefix, "--partitions", fmt.Sprint(h.cfg.Partitions))
+	if h.cfg.Embedded() {
+		args = append(args, "--kafka-listen", h.env.Brokers[0])
+	} else {
+		args = append(args, "--brokers", strings.Join(h.env.Brokers, ","))
+	}
+	out, err := exec.Command(hooklineBinary(t), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("hookline %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// With on_dead_letter hold, nothing of K is delivered after K-1 is
+// dead-lettered until `hookline dlq replay` delivers it; then the rest
+// follow in order. `hookline dlq skip` releases key L instead, without L-1.
+// J flows meanwhile.
+func TestStrictHoldIsReleasedByDLQReplayOrSkip(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Partitions = 1
+	h := start(t, cfg)
+	var replayOK, skipped atomic.Bool
+	sr := newStrictReceiver(t, func(id string, _ int) bool {
+		return id == "L-1" || (id == "K-1" && !replayOK.Load())
+	}, func(key string) bool { return key == "L" && skipped.Load() })
+	body, _ := json.Marshal(map[string]any{"id": "strict", "url": sr.url, "secret": sr.secret, "ordering": "strict", "on_dead_letter": "hold", "timeout_ms": 2000})
+	resp, err := http.Post(h.api+"/v1/endpoints", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create endpoint: %s", resp.Status)
+	}
+	h.send("K-1", "strict", "K", 1)
+	h.send("L-1", "strict", "L", 1)
+	for i := 2; i <= 20; i++ {
+		h.send(fmt.Sprintf("K-%d", i), "strict", "K", i)
+		h.send(fmt.Sprintf("L-%d", i), "strict", "L", i)
+		h.send(fmt.Sprintf("J-%d", i-1), "strict", "J", i-1)
+	}
+	h.send("J-20", "strict", "J", 20)
+	js := seq("J-", 1, 20)
+
+	// Both K-1 and L-1 exhaust their attempts and are dead-lettered; their
+	// keys stay held, dead, as `hookline dlq held` shows.
+	type heldKey struct {
+		Key   string `json:"ordering_key"`
+		Event string `json:"event_id"`
+		State string `json:"state"`
+	}
+	waitFor(t, 60*time.Second, "K and L held dead", func() bool {
+		dead := 0
+		for _, line := range strings.Split(strings.TrimSpace(h.hookline(t, "dlq", "held", "--json")), "\n") {
+			var v heldKey
+			if json.Unmarshal([]byte(line), &v) == nil && v.State == "dead" && (v.Event == "K-1" || v.Event == "L-1") {
+				dead++
+			}
+		}
+		return dead == 2
+	})
+	if got := h.readTopic(h.env.Topics.DLQ, 2, 10*time.Second); len(got) != 2 {
+		t.Fatalf("DLQ holds %d records, want K-1 and L-1", len(got))
+	}
+	waitFor(t, 30*time.Second, "J delivered while K and L are held", func() bool { return sr.deliveredAll(js...) })
+	if k, l := sr.delivered("K-"), sr.delivered("L-"); len(k)+len(l) > 0 {
+		t.Fatalf("delivered while their key was held dead: %v %v", k, l)
+	}
+
+	// Replay delivers K-1 in K's place, then the rest of K in order.
+	replayOK.Store(true)
+	h.hookline(t, "dlq", "replay", "--event-id", "K-1", "--operator", "tester")
+	ks := seq("K-", 1, 20)
+	waitFor(t, 30*time.Second, "K delivered after the replay", func() bool { return sr.deliveredAll(ks...) })
+
+	// Skip releases L without L-1.
+	if got := sr.delivered("L-"); len(got) > 0 {
+		t.Fatalf("L delivered before it was skipped: %v", got)
+	}
+	skipped.Store(true)
+	h.hookline(t, "dlq", "skip", "--event-id", "L-1", "--operator", "tester")
+	ls := seq("L-", 2, 20)
+	waitFor(t, 30*time.Second, "L's later events delivered after the skip", func() bool { return sr.deliveredAll(ls...) })
+
+	checkStrictOrder(t, sr, ks, js)
+	if got := sr.delivered("L-"); !slices.Equal(got, ls) {
+		t.Errorf("L's events delivered in the order %v, want %v (L-1 skipped)", got, ls)
+	}
+	// The skip is in the audit trail like a replay.
+	if out := h.hookline(t, "dlq", "replays", "--json"); !strings.Contains(out, `"target":"skip"`) || !strings.Contains(out, `"operator":"tester"`) {
+		t.Errorf("hookline dlq replays shows no skip by tester:\n%s", out)
+	}
+	waitFor(t, 10*time.Second, "no key held", func() bool {
+		return strings.TrimSpace(h.hookline(t, "dlq", "held", "--json")) == ""
+	})
 }

@@ -26,6 +26,7 @@ type heldView struct {
 	Attempts    int       `json:"attempts"`
 	NextAttempt time.Time `json:"next_attempt"`
 	LastError   string    `json:"last_error,omitempty"`
+	State       string    `json:"state"`
 }
 
 // printHeld lists the held keys of strict endpoints, oldest first.
@@ -51,9 +52,9 @@ func printHeld(ctx context.Context, opts []kgo.Opt, set topics.Set, eps []string
 		return nil
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ENDPOINT\tKEY\tPARTITION\tHELD BY\tSINCE\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR")
+	fmt.Fprintln(tw, "ENDPOINT\tKEY\tPARTITION\tHELD BY\tSTATE\tSINCE\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR")
 	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", printable(v.Endpoint), printable(v.OrderingKey), v.Partition, printable(v.EventID),
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\n", printable(v.Endpoint), printable(v.OrderingKey), v.Partition, printable(v.EventID), v.State,
 			v.Since.UTC().Format(time.RFC3339), v.Attempts, v.NextAttempt.UTC().Format(time.RFC3339), printable(v.LastError))
 	}
 	if err := tw.Flush(); err != nil {
@@ -65,5 +66,5 @@ func printHeld(ctx context.Context, opts []kgo.Opt, set topics.Set, eps []string
 
 func heldOf(h processors.HeldKey) heldView {
 	return heldView{Endpoint: h.EndpointID, OrderingKey: string(h.OrderingKey), Partition: h.Partition, EventID: h.EventID,
-		Since: h.Since, Attempts: h.Attempts, NextAttempt: h.Due, LastError: h.LastError}
+		Since: h.Since, Attempts: h.Attempts, NextAttempt: h.Due, LastError: h.LastError, State: h.StateName()}
 }
