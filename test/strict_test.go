@@ -347,15 +347,15 @@ func TestStrictHoldIsReleasedByDLQReplayOrSkip(t *testing.T) {
 	sr := newStrictReceiver(t, func(id string, _ int) bool {
 		return id == "L-1" || (id == "K-1" && !replayOK.Load())
 	}, func(key string) bool { return key == "L" && skipped.Load() })
-	body, _ := json.Marshal(map[string]any{"id": "strict", "url": sr.url, "secret": sr.secret, "ordering": "strict", "on_dead_letter": "hold", "timeout_ms": 2000})
-	resp, err := http.Post(h.api+"/v1/endpoints", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
+	// Through the CLI, as an operator would.
+	if out := h.hookline(t, "endpoints", "add", "--id", "strict", "--url", sr.url, "--secret", sr.secret,
+		"--ordering", "strict", "--on-dead-letter", "hold", "--timeout", "2s", "--json"); !strings.Contains(out, `"on_dead_letter": "hold"`) && !strings.Contains(out, `"on_dead_letter":"hold"`) {
+		t.Fatalf("hookline endpoints add: %s", out)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create endpoint: %s", resp.Status)
-	}
+	waitFor(t, 10*time.Second, "the endpoint in the registry", func() bool {
+		e, ok := h.env.Registry.Get("strict")
+		return ok && e.Strict() && e.OnDeadLetter == "hold"
+	})
 	h.send("K-1", "strict", "K", 1)
 	h.send("L-1", "strict", "L", 1)
 	for i := 2; i <= 20; i++ {

@@ -26,7 +26,7 @@ or the embedded broker of a running 'hookline serve' at --kafka-listen). Give
 it the same secret_key as serve (HOOKLINE_SECRET_KEY or --secret-key-file):
 secrets are encrypted in the topic with it.
 
-  add     --url URL [--id ID] [--scheme v1|v1a] [--secret whsec_...|whsk_...] [--tenant T] [--event-types a,b.*] [--timeout 15s] [--ordering strict] [--on-dead-letter continue]
+  add     --url URL [--id ID] [--scheme v1|v1a] [--secret whsec_...|whsk_...] [--tenant T] [--event-types a,b.*] [--timeout 15s] [--ordering strict] [--on-dead-letter continue|hold]
           prints the endpoint with its secret in full, the only time it is shown;
           v1 signs with HMAC (whsec_), v1a with ed25519 (whsk_; receivers get the whpk_ public key)
   list    one line per endpoint, secrets masked
@@ -73,7 +73,7 @@ func runEndpoints(ctx context.Context, args []string) error {
 		fs.StringVar(eventTypes, "event-types", "", "comma-separated event `types` to receive; a trailing * matches a prefix; empty: all")
 		fs.DurationVar(timeout, "timeout", 0, "per-request `timeout` (default: the server's endpoint_timeout)")
 		fs.StringVar(ordering, "ordering", "", "`mode` best_effort (default) or strict: strict keeps each ordering key's events in order also across failures")
-		fs.StringVar(onDead, "on-dead-letter", "", "`what` a strict endpoint does with the events behind a dead-lettered one: continue (default)")
+		fs.StringVar(onDead, "on-dead-letter", "", "`what` a strict endpoint does with the events behind a dead-lettered one: continue (default), or hold until hookline dlq replay or skip")
 		fs.StringVar(clientCert, "client-cert", "", "PEM `file` of a client certificate (and chain) for an endpoint that requires mutual TLS; with --client-key")
 		fs.StringVar(clientKey, "client-key", "", "PEM `file` of the client certificate's private key, encrypted at rest with secret_key")
 	case "rotate-secret":
