@@ -14,24 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookline/hookline/internal/testenv"
 	"github.com/hookline/hookline/internal/testreport"
 )
-
-// chdbPython returns the interpreter with chdb-core installed, from
-// HOOKLINE_TEST_CHDB (deploy/chdb/chdb.sh python prints it). When it is
-// unset the test is skipped, unless HOOKLINE_REQUIRE_CHDB=1 (CI), where it
-// fails.
-func chdbPython(t *testing.T) string {
-	t.Helper()
-	py := os.Getenv("HOOKLINE_TEST_CHDB")
-	if py == "" {
-		if os.Getenv("HOOKLINE_REQUIRE_CHDB") == "1" {
-			t.Fatal("HOOKLINE_REQUIRE_CHDB=1 but HOOKLINE_TEST_CHDB is not set (HOOKLINE_TEST_CHDB=$(deploy/chdb/chdb.sh python))")
-		}
-		t.Skip("HOOKLINE_TEST_CHDB not set; HOOKLINE_TEST_CHDB=$(deploy/chdb/chdb.sh python) runs the modern-engine tests")
-	}
-	return py
-}
 
 // chdb is a ClickHouse engine (chdb-core) whose data lives in dir, driven
 // through testdata/chdb_run.py: every call is one process and one session.
@@ -40,7 +25,7 @@ type chdb struct {
 }
 
 func newChdb(t *testing.T) *chdb {
-	return &chdb{python: chdbPython(t), dir: filepath.Join(t.TempDir(), "chdb")}
+	return &chdb{python: testenv.CHDB(t), dir: filepath.Join(t.TempDir(), "chdb")}
 }
 
 // chStep is one statement, or a query when format is set.

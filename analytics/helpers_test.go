@@ -5,29 +5,18 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookline/hookline/internal/testenv"
 )
 
-// testAddr returns the ClickHouse address from HOOKLINE_TEST_CLICKHOUSE. When
-// it is unset the test is skipped, unless HOOKLINE_REQUIRE_CLICKHOUSE=1 (CI),
-// where a missing server is a failure.
-func testAddr(t *testing.T) string {
-	t.Helper()
-	addr := os.Getenv("HOOKLINE_TEST_CLICKHOUSE")
-	if addr == "" {
-		if os.Getenv("HOOKLINE_REQUIRE_CLICKHOUSE") == "1" {
-			t.Fatal("HOOKLINE_REQUIRE_CLICKHOUSE=1 but HOOKLINE_TEST_CLICKHOUSE is not set (start one with deploy/clickhouse/clickhouse.sh start)")
-		}
-		t.Skip("HOOKLINE_TEST_CLICKHOUSE not set; start a server with deploy/clickhouse/clickhouse.sh start")
-	}
-	return addr
-}
+// testAddr is the ClickHouse server of make test (testenv.ClickHouse).
+func testAddr(t *testing.T) string { return testenv.ClickHouse(t) }
 
 // testConn opens a connection to the test server, closed at cleanup.
 func testConn(t *testing.T) driver.Conn {

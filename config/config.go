@@ -16,6 +16,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -24,6 +25,8 @@ import (
 
 	"github.com/hookline/hookline/ingest"
 	"github.com/hookline/hookline/outbox"
+	"github.com/hookline/hookline/processors"
+	"github.com/hookline/hookline/signature"
 )
 
 // Config is every setting of hookline.
@@ -117,6 +120,19 @@ type Config struct {
 	BreakerThreshold int `yaml:"breaker_threshold"`
 	// BreakerCooldown is how long an open breaker waits before a trial.
 	BreakerCooldown time.Duration `yaml:"breaker_cooldown"`
+	// EndpointDisableAfter is how long an endpoint that sets no
+	// disable_after may fail without a success before it is disabled; 0
+	// never.
+	EndpointDisableAfter time.Duration `yaml:"endpoint_disable_after"`
+	// FailingAfter is how many failed requests in a row to an endpoint
+	// emit endpoint.failing, unless its breaker opened first; 0: only the
+	// breaker.
+	FailingAfter int `yaml:"failing_after"`
+	// OperatorWebhook is the URL operational events are POSTed to, signed
+	// with OperatorWebhookSecret; empty: they stay in the operational
+	// topic.
+	OperatorWebhook       string `yaml:"operator_webhook"`
+	OperatorWebhookSecret string `yaml:"operator_webhook_secret"`
 	// ShutdownGrace bounds a graceful shutdown.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	// MetricsEndpointLabels bounds the endpoint label of the per-endpoint
@@ -243,7 +259,10 @@ func Default() Config {
 		MaxInFlightBytes:  16 << 20,
 		BreakerThreshold:  5,
 		BreakerCooldown:   10 * time.Second,
-		ShutdownGrace:     15 * time.Second,
+		// Each package owns its defaults.
+		EndpointDisableAfter: processors.DefaultDisableAfter,
+		FailingAfter:         processors.DefaultFailingAfter,
+		ShutdownGrace:        15 * time.Second,
 		// pipeline.DefaultEndpointLabels; a pipeline test holds them equal.
 		MetricsEndpointLabels: 100,
 		InstanceID:            defaultInstanceID(),
@@ -405,6 +424,25 @@ func (c Config) Validate() error {
 	}
 	if c.BreakerCooldown <= 0 {
 		bad("breaker_cooldown", "must be positive, got %v", c.BreakerCooldown)
+	}
+	if c.EndpointDisableAfter < 0 {
+		bad("endpoint_disable_after", "must not be negative (0 turns auto-disable off), got %v", c.EndpointDisableAfter)
+	}
+	if c.FailingAfter < 0 {
+		bad("failing_after", "must not be negative (0: only an opened breaker), got %d", c.FailingAfter)
+	}
+	switch {
+	case c.OperatorWebhook == "" && c.OperatorWebhookSecret != "":
+		bad("operator_webhook", "is required when operator_webhook_secret is set")
+	case c.OperatorWebhook != "":
+		if u, err := url.Parse(c.OperatorWebhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("operator_webhook", "must be an absolute http or https URL")
+		}
+		if c.OperatorWebhookSecret == "" {
+			bad("operator_webhook_secret", "is required with operator_webhook: operational events are always signed")
+		} else if err := signature.ValidateSecret(c.OperatorWebhookSecret); err != nil {
+			bad("operator_webhook_secret", "%v", err)
+		}
 	}
 	if c.ShutdownGrace <= 0 {
 		bad("shutdown_grace", "must be positive, got %v", c.ShutdownGrace)

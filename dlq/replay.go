@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookline/hookline/envelope"
+	"github.com/hookline/hookline/operational"
 	"github.com/hookline/hookline/processors"
 )
 
@@ -448,6 +449,16 @@ func (r *replayRun) commit(ctx context.Context, kind string, outcome Outcome) er
 	if err := r.tx.produce(ctx, rec); err != nil {
 		return err
 	}
+	if kind == KindFinished {
+		// Operators hear of the end in the transaction that records it.
+		op, err := r.finishedEvent(a)
+		if err != nil {
+			return err
+		}
+		if err := r.tx.produce(ctx, op); err != nil {
+			return err
+		}
+	}
 	if err := r.tx.commit(ctx); err != nil {
 		return err
 	}
@@ -455,6 +466,22 @@ func (r *replayRun) commit(ctx context.Context, kind string, outcome Outcome) er
 	r.cur.Kind, r.cur.Outcome = kind, outcome
 	r.progress()
 	return nil
+}
+
+// finishedEvent is the dlq.replay.finished event of the run that a ends, in
+// partition 0 of the operational topic (the replay's producer partitions
+// by hand). Its id is the replay's and its run's, so a run records one.
+func (r *replayRun) finishedEvent(a AuditRecord) (*kgo.Record, error) {
+	ev := operational.New(operational.ReplayFinished, a.At, operational.Data{
+		ReplayID: a.ReplayID, Replayed: a.Sent, Skipped: a.Skipped,
+		Outcome: string(a.Outcome), Error: a.Error,
+	}, a.ReplayID, strconv.Itoa(a.Runs))
+	rec, err := ev.Record(r.c.cfg.Topics.Operational)
+	if err != nil {
+		return nil, err
+	}
+	rec.Partition = 0
+	return rec, nil
 }
 
 // fail aborts the open transaction and records how the run ended, with

@@ -42,6 +42,20 @@ type Endpoint struct {
 	// require mutual TLS. The key is encrypted at rest like the secrets.
 	ClientCertPEM string `json:"client_cert_pem,omitempty"`
 	ClientKeyPEM  string `json:"client_key_pem,omitempty"`
+	// Headers are sent with every delivery. They may not set what hookline
+	// sets itself (see ReservedHeader).
+	Headers map[string]string `json:"headers,omitempty"`
+	// RateLimit caps the requests per second to the endpoint in each serve
+	// process, with a burst of RateBurst; 0 is no limit. Deliveries over it
+	// wait in their lane and use no attempt.
+	RateLimit int `json:"rate_limit,omitempty"`
+	// MaxInFlight caps the concurrent requests to the endpoint in each
+	// serve process; 0 is no cap.
+	MaxInFlight int `json:"max_in_flight,omitempty"`
+	// DisableAfter is how long the endpoint may fail without a single
+	// success before it is disabled, a Go duration; "" is the process's
+	// disable_after, "0s" never.
+	DisableAfter string `json:"disable_after,omitempty"`
 	// DisabledReason says why an endpoint was disabled (for example an HTTP 410).
 	DisabledReason string    `json:"disabled_reason,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
@@ -147,6 +161,32 @@ func (e Endpoint) Timeout() time.Duration {
 		return DefaultTimeout
 	}
 	return time.Duration(e.TimeoutMS) * time.Millisecond
+}
+
+// RateBurst is the burst of a rate limit of n requests per second: a tenth
+// of it, at least 2. No one-second window at the receiver sees more than
+// n + RateBurst(n) requests: hookline's bucket holds one token fewer
+// (RateBucket), so a request that reaches the receiver up to 1/n s later or
+// sooner than its neighbours, through the network or the scheduler of
+// either side, still stays within the bound.
+func RateBurst(n int) int { return max(2, (n+9)/10) }
+
+// RateBucket is the size of the token bucket that enforces a rate limit of
+// n per second: RateBurst(n) less the one request kept in reserve.
+func RateBucket(n int) int { return RateBurst(n) - 1 }
+
+// DisableAfterOr is how long the endpoint may fail before it is disabled:
+// its own DisableAfter, or def when it sets none; 0 is never. Validate has
+// checked the field; a value that does not parse counts as unset.
+func (e Endpoint) DisableAfterOr(def time.Duration) time.Duration {
+	if e.DisableAfter == "" {
+		return def
+	}
+	d, err := time.ParseDuration(e.DisableAfter)
+	if err != nil {
+		return def
+	}
+	return d
 }
 
 // Accepts reports whether the endpoint subscribes to an event type: an empty

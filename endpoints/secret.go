@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/hookline/hookline/signature"
@@ -67,8 +68,16 @@ func (e Endpoint) Masked() Endpoint {
 		e.RetiringSecrets[i].Secret = Mask(e.RetiringSecrets[i].Secret)
 	}
 	e.ClientKeyPEM = MaskKey(e.ClientKeyPEM)
+	// A custom header is often a credential (Authorization): show that it
+	// is set, not what it is.
+	for name := range e.Headers {
+		e.Headers[name] = MaskedHeader
+	}
 	return e
 }
+
+// MaskedHeader replaces each custom header value in a masked endpoint.
+const MaskedHeader = "…"
 
 // MaskKey hides a client private key for display: what kind of value it is,
 // none of it.
@@ -114,5 +123,6 @@ func (e Endpoint) clone() Endpoint {
 	if e.EventTypes != nil {
 		e.EventTypes = append([]string(nil), e.EventTypes...)
 	}
+	e.Headers = maps.Clone(e.Headers)
 	return e
 }

@@ -4,8 +4,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/hookline/hookline/signature"
@@ -17,6 +20,14 @@ const (
 	MaxTenantLen    = 256
 	MaxEventTypeLen = 256
 	MaxTimeoutMS    = 300_000
+	// MaxHeaders bounds the custom headers of an endpoint, MaxHeaderLen the
+	// bytes of each name and each value.
+	MaxHeaders   = 32
+	MaxHeaderLen = 4096
+	// MaxRateLimit bounds rate_limit (requests per second) and
+	// MaxMaxInFlight bounds max_in_flight.
+	MaxRateLimit   = 100_000
+	MaxMaxInFlight = 10_000
 	// SecretPrefix starts every Standard Webhooks signing secret.
 	SecretPrefix = "whsec_"
 	// MinSecretBytes is the shortest decoded secret accepted: HMAC-SHA256 keys
@@ -111,7 +122,72 @@ func (e Endpoint) Validate() error {
 	default:
 		return &FieldError{"on_dead_letter", fmt.Sprintf("must be %q (default) or %q", OnDeadLetterContinue, OnDeadLetterHold)}
 	}
+	if err := checkHeaders(e.Headers); err != nil {
+		return err
+	}
+	if e.RateLimit < 0 || e.RateLimit > MaxRateLimit {
+		return &FieldError{"rate_limit", fmt.Sprintf("must be 0 (no limit) or 1 to %d requests per second", MaxRateLimit)}
+	}
+	if e.MaxInFlight < 0 || e.MaxInFlight > MaxMaxInFlight {
+		return &FieldError{"max_in_flight", fmt.Sprintf("must be 0 (no cap) or 1 to %d", MaxMaxInFlight)}
+	}
+	if e.DisableAfter != "" {
+		if d, err := time.ParseDuration(e.DisableAfter); err != nil || d < 0 {
+			return &FieldError{"disable_after", `must be a non-negative Go duration such as "120h" ("0s": never)`}
+		}
+	}
 	return checkClientCert(e.ClientCertPEM, e.ClientKeyPEM)
+}
+
+// reservedHeaders are set by hookline on every delivery; hop-by-hop
+// headers would break the request's framing.
+var reservedHeaders = []string{"content-type", "content-length", "host", "transfer-encoding", "connection"}
+
+// ReservedHeader reports whether a custom header may not be set on an
+// endpoint because hookline sets it: webhook-* (the signature headers),
+// Content-Type, Content-Length, Host and the hop-by-hop Transfer-Encoding
+// and Connection. The API and the CLI both refuse through Validate.
+func ReservedHeader(name string) bool {
+	n := strings.ToLower(name)
+	return strings.HasPrefix(n, "webhook-") || slices.Contains(reservedHeaders, n)
+}
+
+func checkHeaders(h map[string]string) error {
+	if len(h) > MaxHeaders {
+		return &FieldError{"headers", fmt.Sprintf("at most %d headers", MaxHeaders)}
+	}
+	names := slices.Sorted(maps.Keys(h))
+	for _, name := range names {
+		field := "headers[" + name + "]"
+		switch {
+		case !validHeaderName(name):
+			return &FieldError{field, fmt.Sprintf("header name %q is not an HTTP token of 1 to %d characters", name, MaxHeaderLen)}
+		case ReservedHeader(name):
+			return &FieldError{field, fmt.Sprintf("header %s is set by hookline and may not be overridden (webhook-*, content-type, content-length, host, transfer-encoding, connection are reserved)", name)}
+		case len(h[name]) > MaxHeaderLen:
+			return &FieldError{field, fmt.Sprintf("value of header %s is longer than %d bytes", name, MaxHeaderLen)}
+		case strings.ContainsFunc(h[name], func(r rune) bool { return r != '\t' && unicode.IsControl(r) }):
+			return &FieldError{field, fmt.Sprintf("value of header %s must not contain control characters", name)}
+		}
+	}
+	return nil
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" || len(s) > MaxHeaderLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func validURL(raw string) error {

@@ -29,6 +29,11 @@ type createEndpointRequest struct {
 	// and key for endpoints that require mutual TLS.
 	ClientCertPEM string `json:"client_cert_pem"`
 	ClientKeyPEM  string `json:"client_key_pem"`
+	// Endpoint protection; see endpoints.Endpoint.
+	Headers      map[string]string `json:"headers"`
+	RateLimit    int               `json:"rate_limit"`
+	MaxInFlight  int               `json:"max_in_flight"`
+	DisableAfter string            `json:"disable_after"`
 }
 
 // endpointBodyLimit bounds an endpoint request: room for a client
@@ -51,6 +56,11 @@ type patchEndpointRequest struct {
 	// empty removes it.
 	ClientCertPEM *string `json:"client_cert_pem"`
 	ClientKeyPEM  *string `json:"client_key_pem"`
+	// Headers replaces the custom headers; {} removes them.
+	Headers      *map[string]string `json:"headers"`
+	RateLimit    *int               `json:"rate_limit"`
+	MaxInFlight  *int               `json:"max_in_flight"`
+	DisableAfter *string            `json:"disable_after"`
 }
 
 // rotateSecretRequest is the body of POST /v1/endpoints/{id}/rotate-secret.
@@ -117,6 +127,11 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) {
 
 		ClientCertPEM: req.ClientCertPEM,
 		ClientKeyPEM:  req.ClientKeyPEM,
+
+		Headers:      req.Headers,
+		RateLimit:    req.RateLimit,
+		MaxInFlight:  req.MaxInFlight,
+		DisableAfter: req.DisableAfter,
 	}
 	if !allowedTenant(r.Context(), e.Tenant) {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("the token may not manage endpoints of tenant %q", e.Tenant), "tenant")
@@ -277,6 +292,10 @@ func (s *Server) patchEndpoint(w http.ResponseWriter, r *http.Request) {
 		patch(&e.Secrets, req.Secrets)
 		patch(&e.ClientCertPEM, req.ClientCertPEM)
 		patch(&e.ClientKeyPEM, req.ClientKeyPEM)
+		patch(&e.Headers, req.Headers)
+		patch(&e.RateLimit, req.RateLimit)
+		patch(&e.MaxInFlight, req.MaxInFlight)
+		patch(&e.DisableAfter, req.DisableAfter)
 		if req.Enabled != nil {
 			e.Enabled = *req.Enabled
 			e.DisabledReason = ""

@@ -54,6 +54,12 @@ type RunnerConfig struct {
 	// record completes when all its lanes have; their successors, in lane
 	// order, commit together in one transaction, as one record's would.
 	Lanes func(*kgo.Record) []string
+	// Admit, when set, decides whether a lane (not "") may start now: a
+	// per-lane rate limit or concurrency cap. Refused, the lane's task
+	// waits until retry without taking one of the partition's Concurrency
+	// slots, so other lanes of the partition go on. release, when not nil,
+	// is called once the lane's processing returns.
+	Admit func(lane string, now time.Time) (release func(), retry time.Time, ok bool)
 	// Concurrency bounds the lanes (deliveries) processed at once per
 	// partition.
 	Concurrency int
@@ -410,6 +416,9 @@ func (r *Runner) nextWait() time.Duration {
 	for _, p := range r.parts {
 		// Only a record that is not due yet needs a timer; a due record
 		// that cannot start waits for a completion, which wakes the poll.
+		if p.sched.canStart(now) {
+			wait = 0
+		}
 		if due, ok := p.sched.nextDue(now); ok {
 			if w := due.Sub(now); w < wait {
 				wait = w
@@ -473,8 +482,20 @@ func (r *Runner) dispatchAll(ctx context.Context) {
 	now := r.cfg.Now()
 	var pause, resume []int32
 	var keys, tasks int
+	var admit admitFunc
+	if r.cfg.Admit != nil {
+		admit = func(t *task, now time.Time) (time.Time, bool) {
+			lane := t.it.lanes[t.lane]
+			if lane == "" {
+				return time.Time{}, true
+			}
+			release, retry, ok := r.cfg.Admit(lane, now)
+			t.release = release
+			return retry, ok
+		}
+	}
 	for _, p := range r.parts {
-		for _, t := range p.sched.start(now) {
+		for _, t := range p.sched.startAdmitted(now, admit) {
 			r.inflight++
 			go r.work(ctx, p, t)
 		}
@@ -507,6 +528,10 @@ func (r *Runner) work(ctx context.Context, p *partition, t *task) {
 	if d, ok := deferredOf(err); ok {
 		c.later, c.out = d.Deferred()
 		c.err, c.deferred = nil, true
+	}
+	if t.release != nil {
+		t.release()
+		t.release = nil
 	}
 	src := []byte(sourceOf(t.it.rec))
 	for _, o := range c.out {

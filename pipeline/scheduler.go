@@ -41,6 +41,9 @@ type task struct {
 	lane int // index in it.lanes
 	// held: the stage deferred it (see Deferred); its key waits for it.
 	held bool
+	// release gives back what admission took (an in-flight slot); nil
+	// when nothing.
+	release func()
 }
 
 // scheduler decides which records of one partition may start now, given
@@ -104,10 +107,31 @@ func (s *scheduler) add(t *task) {
 
 // start returns the tasks that may start at now, marking them running:
 // due candidates, earliest due first, as long as concurrency allows.
-func (s *scheduler) start(now time.Time) []*task {
+func (s *scheduler) start(now time.Time) []*task { return s.startAdmitted(now, nil) }
+
+// admitFunc decides whether a due task may start at now. When it may not,
+// it returns when to ask again (after now): the task stays its key's
+// candidate, due then, and takes no concurrency.
+type admitFunc func(t *task, now time.Time) (retry time.Time, ok bool)
+
+// startAdmitted is start with admission: a task that admit refuses waits
+// until the time admit gives, holding back only its own key, and the
+// candidates behind it start in its place.
+func (s *scheduler) startAdmitted(now time.Time, admit admitFunc) []*task {
 	var out []*task
 	for s.running < s.lim.Concurrency && len(s.cands) > 0 && !s.cands[0].due.After(now) {
-		out = append(out, heap.Pop(&s.cands).(*task))
+		t := heap.Pop(&s.cands).(*task)
+		if admit != nil {
+			if retry, ok := admit(t, now); !ok {
+				if !retry.After(now) {
+					retry = now.Add(time.Millisecond)
+				}
+				t.due = retry
+				heap.Push(&s.cands, t)
+				continue
+			}
+		}
+		out = append(out, t)
 		s.running++
 	}
 	return out
@@ -156,6 +180,14 @@ func (s *scheduler) nextDue(now time.Time) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return s.cands[0].due, true
+}
+
+// canStart reports whether a candidate is due at now and concurrency has
+// room: the caller must dispatch again at once. Without admission that is
+// only so between a completion and the next dispatch; with it, a refused
+// candidate falls due between one dispatch and the next wait.
+func (s *scheduler) canStart(now time.Time) bool {
+	return s.running < s.lim.Concurrency && len(s.cands) > 0 && !s.cands[0].due.After(now)
 }
 
 // full reports whether the window holds too much to read further ahead.

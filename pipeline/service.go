@@ -22,6 +22,7 @@ import (
 	"github.com/hookline/hookline/dlq"
 	"github.com/hookline/hookline/endpoints"
 	"github.com/hookline/hookline/ingest"
+	"github.com/hookline/hookline/operational"
 	"github.com/hookline/hookline/processors"
 	"github.com/hookline/hookline/topics"
 )
@@ -282,6 +283,25 @@ func (s *Service) Run(ctx context.Context) error {
 		defer wg.Done()
 		MonitorLag(bg, adm, groups, backlog, metrics, 5*time.Second, s.log)
 	}()
+	opsRequests := operational.NewRequestsMetric(s.opts.Registry)
+	if cfg.OperatorWebhook != "" {
+		fw, err := operational.NewForwarder(operational.ForwarderConfig{
+			URL: cfg.OperatorWebhook, Secret: cfg.OperatorWebhookSecret,
+			Topic: set.Operational, Group: cfg.TopicPrefix + "operator-webhook",
+			ClientOpts: append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, secure...),
+			Requests:   opsRequests, Logger: s.log,
+		})
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fw.Run(bg); err != nil && bg.Err() == nil {
+				errc <- fmt.Errorf("operator webhook: %w", err)
+			}
+		}()
+	}
 	for _, extra := range s.opts.Extra {
 		wg.Add(1)
 		go func() {
@@ -335,6 +355,10 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 		tiers[i] = processors.TierTarget{Name: t.Name, Topic: t.Topic, Delay: t.Delay}
 	}
 	lookup := defaultTimeout{env.Registry, cfg.EndpointTimeout}
+	// One per process: an endpoint's limits hold across every stage and
+	// partition this process runs (docs/api.md, several processes).
+	protection := processors.NewProtection(env.Registry)
+	health := processors.NewHealth(cfg.FailingAfter)
 
 	type stage struct {
 		name, topic string
@@ -368,7 +392,9 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 			MaxAttempts: cfg.Attempts(), Jitter: cfg.Jitter,
 			Endpoints: lookup, Disable: env.Registry.Disable,
 			Sender: sender, Breaker: breaker, Logger: s.log,
-			HandedOff: HandedOff, Lane: Lane,
+			Health: health, DisableAfter: cfg.EndpointDisableAfter,
+			OperationalTopic: set.Operational,
+			HandedOff:        HandedOff, Lane: Lane,
 		})
 		if err != nil {
 			return nil, err
@@ -387,6 +413,17 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 		if st.index >= 0 {
 			due = processors.DueOf
 		}
+		admit := protection.Admit
+		if st.index < 0 {
+			// A strict endpoint's lane only parks here: its requests are
+			// the strict stage's, and admitted there.
+			admit = func(lane string, now time.Time) (func(), time.Time, bool) {
+				if ep, ok := env.Registry.Get(lane); ok && ep.Strict() {
+					return nil, time.Time{}, true
+				}
+				return protection.Admit(lane, now)
+			}
+		}
 		r, err := NewRunner(RunnerConfig{
 			Name:             st.name,
 			Topic:            st.topic,
@@ -397,6 +434,7 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 			Outputs:          outputs,
 			Due:              due,
 			Lanes:            d.Lanes,
+			Admit:            admit,
 			Concurrency:      cfg.Concurrency,
 			MaxInFlight:      cfg.MaxInFlight,
 			MaxInFlightBytes: int64(cfg.MaxInFlightBytes),
@@ -408,7 +446,7 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 		}
 		runners = append(runners, r)
 	}
-	strict, err := s.newStrictRunner(env, eventsDelivery, txnSuffix)
+	strict, err := s.newStrictRunner(env, eventsDelivery, protection.Admit, txnSuffix)
 	if err != nil {
 		return nil, err
 	}
@@ -516,21 +554,21 @@ func provision(ctx context.Context, set topics.Set, adm *kadm.Client, log *slog.
 		}
 		// kgo caches "unknown topic" for a while; asking for authorized
 		// operations forces a fresh metadata request that refreshes it.
-		ds, err := adm.ListTopics(kadm.WithAuthorizedOps(ctx), set.All()...)
+		ds, err := adm.ListTopics(kadm.WithAuthorizedOps(ctx), set.Provisioned()...)
 		if err = KafkaAuthError(err); errors.Is(err, ErrKafkaAuth) {
 			return backoff.Permanent(err)
 		}
 		if err != nil {
 			return err
 		}
-		for _, t := range set.All() {
+		for _, t := range set.Provisioned() {
 			if d, ok := ds[t]; !ok || d.Err != nil {
 				return fmt.Errorf("topic %s not visible yet", t)
 			}
 		}
 		// On a cluster, a broker's metadata can lag a create: wait until
 		// every partition has a leader that answers for it.
-		ends, err := adm.ListEndOffsets(ctx, set.All()...)
+		ends, err := adm.ListEndOffsets(ctx, set.Provisioned()...)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -14,7 +15,7 @@ import (
 // the park topic, delivers strict endpoints' events in order per
 // (endpoint, ordering key), and loads each assigned partition's holds
 // before it takes its records.
-func (s *Service) newStrictRunner(env *Env, events *processors.Delivery, txnSuffix string) (*Runner, error) {
+func (s *Service) newStrictRunner(env *Env, events *processors.Delivery, admit func(string, time.Time) (func(), time.Time, bool), txnSuffix string) (*Runner, error) {
 	cfg, set := s.cfg, env.Topics
 	opts := append([]kgo.Opt{kgo.SeedBrokers(env.Brokers...)}, env.KafkaOpts...)
 	holds := processors.NewHolds()
@@ -29,6 +30,7 @@ func (s *Service) newStrictRunner(env *Env, events *processors.Delivery, txnSuff
 		Stage:            Observe(st, name, set.DLQ, set.Attempts, env.Metrics, s.log),
 		Outputs:          []string{set.DLQ},
 		Lanes:            st.Lanes,
+		Admit:            admit,
 		Concurrency:      cfg.Concurrency,
 		MaxInFlight:      cfg.MaxInFlight,
 		MaxInFlightBytes: int64(cfg.MaxInFlightBytes),

@@ -98,8 +98,9 @@ func (b *Breaker) Open() int {
 	return n
 }
 
-// Report records the outcome of a request Allow let through.
-func (b *Breaker) Report(endpointID string, class ErrorClass, verdict Verdict, now time.Time) {
+// Report records the outcome of a request Allow let through. opened says
+// this report opened the circuit (from closed or half-open).
+func (b *Breaker) Report(endpointID string, class ErrorClass, verdict Verdict, now time.Time) (opened bool) {
 	unresponsive := verdict == Retryable && (class == ClassTimeout || class == ClassConnection)
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -110,7 +111,7 @@ func (b *Breaker) Report(endpointID string, class ErrorClass, verdict Verdict, n
 		if c != nil && c.state != open {
 			delete(b.endpoints, endpointID)
 		}
-		return
+		return false
 	}
 	if c == nil {
 		c = &circuit{}
@@ -121,10 +122,13 @@ func (b *Breaker) Report(endpointID string, class ErrorClass, verdict Verdict, n
 		c.failures++
 		if c.failures >= b.opts.Threshold {
 			c.state, c.until = open, now.Add(b.opts.Cooldown)
+			return true
 		}
 	case halfOpen:
 		c.state, c.until = open, now.Add(b.opts.Cooldown)
+		return true
 	case open:
 		// A request from before the circuit opened; the cooldown stands.
 	}
+	return false
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hookline/hookline/endpoints"
 	"github.com/hookline/hookline/envelope"
 	"github.com/hookline/hookline/internal/rawjson"
+	"github.com/hookline/hookline/operational"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -57,6 +58,15 @@ type DeliveryConfig struct {
 	Sender  *Sender
 	// Breaker may be nil: no circuit breaking.
 	Breaker *Breaker
+	// Health may be nil: no endpoint.failing, endpoint.recovered or
+	// auto-disable.
+	Health *Health
+	// DisableAfter is how long an endpoint that sets no disable_after may
+	// fail without a success before it is disabled; 0 never.
+	DisableAfter time.Duration
+	// OperationalTopic receives operational events, in the transaction of
+	// the record that caused them; "" writes none.
+	OperationalTopic string
 	// Now defaults to time.Now.
 	Now func() time.Time
 	// Rand returns a number in [0,1) for jitter; defaults to math/rand/v2.
@@ -115,6 +125,8 @@ func NewDelivery(cfg DeliveryConfig) (*Delivery, error) {
 		return bad("Sender", "is required")
 	case cfg.FanOutConcurrency < 0:
 		return bad("FanOutConcurrency", "must not be negative")
+	case cfg.DisableAfter < 0:
+		return bad("DisableAfter", "must not be negative")
 	}
 	for i, t := range cfg.Tiers {
 		switch {
@@ -381,11 +393,15 @@ func (d *Delivery) deliver(ctx context.Context, r *kgo.Record, ev envelope.Event
 		if res.Err != nil && ctx.Err() != nil {
 			return nil, fmt.Errorf("deliver event %s to %s: %w", ev.ID, ep.ID, ctx.Err())
 		}
-		if d.cfg.Breaker != nil && !res.Skipped {
-			d.cfg.Breaker.Report(ep.ID, res.Class, res.Verdict, d.cfg.Now())
-		}
 	}
 	end := d.cfg.Now()
+	var health HealthChange
+	if !res.Skipped {
+		opened := d.cfg.Breaker != nil && d.cfg.Breaker.Report(ep.ID, res.Class, res.Verdict, end)
+		if d.cfg.Health != nil {
+			health = d.cfg.Health.Report(ep.ID, res.Verdict == Delivered, opened, ep.DisableAfterOr(d.cfg.DisableAfter), ep.UpdatedAt, end)
+		}
+	}
 	a.FinishedAt = end
 	a.Skipped = res.Skipped
 	a.StatusCode, a.ErrorClass, a.Error = res.StatusCode, res.Class, TruncateError(res.Failure())
@@ -394,11 +410,12 @@ func (d *Delivery) deliver(ctx context.Context, r *kgo.Record, ev envelope.Event
 
 	log := d.cfg.Logger.With("event_id", ev.ID, "endpoint", ep.ID, "tier", d.cfg.Stage, "partition", r.Partition)
 	state := d.nextState(prior, a, res, res.Failure())
+	ops := d.healthEvents(ctx, log, ep, a, res, health)
 	var reason string
 	switch res.Verdict {
 	case Delivered:
 		a.Outcome = OutcomeDelivered
-		return d.emit(r, a, "", nil)
+		return d.emit(r, a, "", nil, ops...)
 	case Retryable:
 		next, dlq := NextStep(d.cfg.TierIndex, a.Attempt, len(d.cfg.Tiers), d.cfg.MaxAttempts)
 		if !dlq {
@@ -414,7 +431,7 @@ func (d *Delivery) deliver(ctx context.Context, r *kgo.Record, ev envelope.Event
 			state.Tier, state.Due = tier.Name, due
 			a.Outcome, a.NextTier = OutcomeRetry, tier.Name
 			log.Debug("attempt failed, retrying", "attempt", a.Attempt, "next_tier", tier.Name, "due", due, "error_class", res.Class, "retry_after", res.RetryAfter)
-			return d.emit(r, a, tier.Topic, &state)
+			return d.emit(r, a, tier.Topic, &state, ops...)
 		}
 		reason = fmt.Sprintf("attempts exhausted after %d attempts: %s", a.Attempt, res.Failure())
 	case Permanent:
@@ -428,13 +445,59 @@ func (d *Delivery) deliver(ctx context.Context, r *kgo.Record, ev envelope.Event
 				reason += " (disabling the endpoint failed)"
 			} else {
 				reason += ", endpoint disabled"
+				ops = append(ops, d.disabled(ep, a, operational.CauseGone, why, health))
 			}
 		}
 	}
 	state.Tier, state.DLQReason = TierDLQ, TruncateError(reason)
 	a.Outcome, a.NextTier = OutcomeDeadLettered, TierDLQ
 	log.Info("pair dead-lettered", "attempt", a.Attempt, "error_class", res.Class, "reason", reason)
-	return d.emit(r, a, d.cfg.DLQTopic, &state)
+	return d.emit(r, a, d.cfg.DLQTopic, &state, ops...)
+}
+
+// healthEvents turns what a request changed about its endpoint's health
+// into operational events, and disables an endpoint that has failed for
+// its disable_after. A 410 disables the endpoint in deliver instead.
+func (d *Delivery) healthEvents(ctx context.Context, log *slog.Logger, ep endpoints.Endpoint, a Attempt, res Result, ch HealthChange) []operational.Event {
+	var ops []operational.Event
+	data := operational.Data{EndpointID: ep.ID, Tenant: ep.Tenant, ConsecutiveFailures: ch.Failures}
+	if !ch.Since.IsZero() {
+		since := ch.Since.UTC()
+		data.FailingSince = &since
+	}
+	switch {
+	case ch.Failing:
+		data.Cause, data.Reason = ch.Cause, res.Failure()
+		ops = append(ops, operational.New(operational.EndpointFailing, a.FinishedAt, data, a.AttemptID))
+	case ch.Recovered:
+		ops = append(ops, operational.New(operational.EndpointRecovered, a.FinishedAt, data, a.AttemptID))
+	}
+	if !ch.Disable || res.Verdict == Gone || d.cfg.Disable == nil {
+		return ops
+	}
+	why := fmt.Sprintf("failed for %s without a success (%d failed requests since %s; disable_after %s), last: %s",
+		a.FinishedAt.Sub(ch.Since).Round(time.Second), ch.Failures, ch.Since.UTC().Format(time.RFC3339), ep.DisableAfterOr(d.cfg.DisableAfter), res.Failure())
+	if err := d.cfg.Disable(ctx, ep.ID, why); err != nil {
+		// The streak stands: the next failure tries again.
+		log.Error("disable failing endpoint", "error", err)
+		return ops
+	}
+	log.Warn("endpoint disabled", "reason", why)
+	return append(ops, d.disabled(ep, a, operational.CauseDisableAfter, why, ch))
+}
+
+// disabled is the endpoint.disabled event of an endpoint this attempt
+// disabled; its streak is over.
+func (d *Delivery) disabled(ep endpoints.Endpoint, a Attempt, cause, why string, ch HealthChange) operational.Event {
+	if d.cfg.Health != nil {
+		d.cfg.Health.Forget(ep.ID)
+	}
+	data := operational.Data{EndpointID: ep.ID, Tenant: ep.Tenant, Cause: cause, Reason: why, ConsecutiveFailures: ch.Failures}
+	if !ch.Since.IsZero() {
+		since := ch.Since.UTC()
+		data.FailingSince = &since
+	}
+	return operational.New(operational.EndpointDisabled, a.FinishedAt, data, a.AttemptID)
 }
 
 func (d *Delivery) newAttempt(r *kgo.Record, ev envelope.Event, endpointID, endpointTenant string, prior RetryState, start time.Time) Attempt {
@@ -475,18 +538,38 @@ func (d *Delivery) nextState(prior RetryState, a Attempt, res Result, lastErr st
 	}
 }
 
-// emit returns the attempt record and, unless state is nil, the pair's
-// successor in topic.
-func (d *Delivery) emit(r *kgo.Record, a Attempt, topic string, state *RetryState) ([]*kgo.Record, error) {
+// emit returns the attempt record, unless state is nil the pair's
+// successor in topic, and the operational events: ops, and
+// message.attempt.exhausted when the pair goes to the DLQ. All land in the
+// partition number of r, in its transaction.
+func (d *Delivery) emit(r *kgo.Record, a Attempt, topic string, state *RetryState, ops ...operational.Event) ([]*kgo.Record, error) {
 	ar, err := a.Record(d.cfg.AttemptsTopic)
 	if err != nil {
 		return nil, err
 	}
 	ar.Partition = r.Partition
-	if state == nil {
-		return []*kgo.Record{ar}, nil
+	out := []*kgo.Record{ar}
+	if state != nil {
+		out = []*kgo.Record{d.successor(r, topic, *state), ar}
 	}
-	return []*kgo.Record{d.successor(r, topic, *state), ar}, nil
+	if d.cfg.OperationalTopic == "" {
+		return out, nil
+	}
+	if state != nil && topic == d.cfg.DLQTopic {
+		ops = append(ops, operational.New(operational.AttemptExhausted, a.FinishedAt, operational.Data{
+			EndpointID: a.EndpointID, Tenant: a.Tenant, EventID: a.EventID, EventType: a.EventType,
+			Attempts: a.Attempt, LastStatus: a.StatusCode, ErrorClass: string(a.ErrorClass), Reason: state.DLQReason,
+		}, a.AttemptID))
+	}
+	for _, op := range ops {
+		or, err := op.Record(d.cfg.OperationalTopic)
+		if err != nil {
+			return nil, err
+		}
+		or.Partition = r.Partition
+		out = append(out, or)
+	}
+	return out, nil
 }
 
 // successor copies r into topic with a new retry state. The value is the

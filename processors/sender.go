@@ -211,6 +211,13 @@ func (s *Sender) Send(ctx context.Context, ep endpoints.Endpoint, msgID string, 
 		res.Verdict, res.Class, res.Skipped = Permanent, ClassConnection, true
 		return res
 	}
+	// Custom headers go first, so that what hookline sets wins even over
+	// a record written before the reserved names were refused.
+	for name, value := range ep.Headers {
+		if !endpoints.ReservedHeader(name) {
+			req.Header.Set(name, value)
+		}
+	}
 	// Retiring secrets sign until they expire, so a receiver that still
 	// holds the old secret keeps verifying during a rotation's overlap.
 	if err := signature.Headers(req.Header, ep.SigningSecrets(ts), msgID, ts, body); err != nil {

@@ -267,16 +267,18 @@ type Strict struct {
 	d          *Delivery
 	holds      *Holds
 	holdsTopic string
-	tierIndex  map[string]int
+	tierIndex  map[string]int // by tier name
+	tierTopics map[string]struct{}
 }
 
 // NewStrict returns the strict stage. d is configured as the events
 // stage's delivery (its tiers, DLQ, attempts, sender, breaker); holds is
 // the table the stage's runner loads on assignment.
 func NewStrict(d *Delivery, holds *Holds, holdsTopic string) *Strict {
-	s := &Strict{d: d, holds: holds, holdsTopic: holdsTopic, tierIndex: make(map[string]int)}
+	s := &Strict{d: d, holds: holds, holdsTopic: holdsTopic, tierIndex: make(map[string]int), tierTopics: make(map[string]struct{})}
 	for i, t := range d.cfg.Tiers {
 		s.tierIndex[t.Name] = i
+		s.tierTopics[t.Topic] = struct{}{}
 	}
 	return s
 }
@@ -368,11 +370,13 @@ func (s *Strict) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, err
 	if err != nil {
 		return nil, err
 	}
+	// The pair's successor (a tier or the DLQ) says where it would go;
+	// the other records (its attempt, operational events) ride along.
 	var next *kgo.Record
 	for _, o := range out {
-		if o.Topic != s.d.cfg.AttemptsTopic {
+		if _, tier := s.tierTopics[o.Topic]; tier || o.Topic == s.d.cfg.DLQTopic {
 			next = o
-		} else if prior.Attempts > 0 {
+		} else if o.Topic == s.d.cfg.AttemptsTopic && prior.Attempts > 0 {
 			// Every attempt of a held event is made from the same
 			// park offset: number them apart.
 			if err := renumberAttempt(o, prior.Attempts+1); err != nil {

@@ -6,33 +6,19 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/hookline/hookline/analytics"
+	"github.com/hookline/hookline/internal/testenv"
 	"github.com/hookline/hookline/processors"
 )
-
-// clickhouseAddr returns the ClickHouse server to test against; when CI says
-// it is required, its absence fails the test.
-func clickhouseAddr(t *testing.T) string {
-	t.Helper()
-	addr := os.Getenv("HOOKLINE_TEST_CLICKHOUSE")
-	if addr == "" {
-		if os.Getenv("HOOKLINE_REQUIRE_CLICKHOUSE") != "" {
-			t.Fatal("HOOKLINE_REQUIRE_CLICKHOUSE is set but HOOKLINE_TEST_CLICKHOUSE is empty: start it with deploy/clickhouse/clickhouse.sh start")
-		}
-		t.Skip("HOOKLINE_TEST_CLICKHOUSE is not set")
-	}
-	return addr
-}
 
 // After a run with healthy, flaky and dead endpoints, ClickHouse holds one
 // row per attempt: its counts per outcome equal the attempts topic's.
 func TestClickHouseRowsMatchThePipelineAttempts(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.ClickHouse = clickhouseAddr(t)
+	cfg.ClickHouse = testenv.ClickHouse(t)
 	cfg.ClickHouseDatabase = fmt.Sprintf("e2e_%d", rand.IntN(1e9))
 	h := start(t, cfg)
 	conn, err := analytics.Open(t.Context(), analytics.ConnOptionsFrom(cfg))

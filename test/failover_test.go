@@ -3,7 +3,6 @@ package test
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -13,22 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookline/hookline/internal/testenv"
 	"github.com/hookline/hookline/internal/testreport"
 )
-
-// clusterBrokers returns the three-node cluster of HOOKLINE_TEST_CLUSTER
-// (deploy/kafka/kafka.sh start --nodes 3 prints it).
-func clusterBrokers(t *testing.T) []string {
-	t.Helper()
-	b := os.Getenv("HOOKLINE_TEST_CLUSTER")
-	if b == "" {
-		if os.Getenv("HOOKLINE_REQUIRE_CLUSTER") != "" {
-			t.Fatal("HOOKLINE_REQUIRE_CLUSTER is set but HOOKLINE_TEST_CLUSTER is empty: start it with deploy/kafka/kafka.sh start --nodes 3")
-		}
-		t.Skip("needs a three-node cluster: deploy/kafka/kafka.sh start --nodes 3, then HOOKLINE_TEST_CLUSTER=127.0.0.1:19192,127.0.0.1:19292,127.0.0.1:19392")
-	}
-	return strings.Split(b, ",")
-}
 
 // kafkaSh runs deploy/kafka/kafka.sh on the three-node cluster.
 func kafkaSh(t *testing.T, args ...string) {
@@ -45,7 +31,7 @@ func kafkaSh(t *testing.T, args ...string) {
 // process carries on throughout, loses nothing and duplicates nothing in
 // the chain.
 func TestBrokerFailoverKeepsFlowing(t *testing.T) {
-	brokers := clusterBrokers(t)
+	brokers := testenv.Cluster(t)
 	const partitions = 4
 	total := failureSize(6000, 10000)
 	prefix := chaosPrefix(t)

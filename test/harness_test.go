@@ -198,9 +198,10 @@ func (h *harness) attempts(want int, within time.Duration) []processors.Attempt 
 
 // hit is one request a receiver got.
 type hit struct {
-	id   string
-	at   time.Time
-	body []byte
+	id     string
+	at     time.Time
+	body   []byte
+	header http.Header
 }
 
 // receiver is a webhook endpoint that verifies every request with the
@@ -254,7 +255,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rc.counts[id]++
 	attempt := rc.counts[id]
-	rc.hits = append(rc.hits, hit{id: id, at: time.Now(), body: body})
+	rc.hits = append(rc.hits, hit{id: id, at: time.Now(), body: body, header: r.Header.Clone()})
 	respond, retryAfter := rc.respond, rc.retryAfter
 	rc.mu.Unlock()
 	status := http.StatusOK

@@ -14,23 +14,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// prometheusBinary is the Prometheus server to test the alert rules with
-// (HOOKLINE_TEST_PROMETHEUS; make test sets it from
-// deploy/prometheus/prometheus.sh path). Without it the test skips, unless
-// HOOKLINE_REQUIRE_PROMETHEUS says CI needs it.
-func prometheusBinary(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("HOOKLINE_TEST_PROMETHEUS")
-	if bin == "" {
-		if os.Getenv("HOOKLINE_REQUIRE_PROMETHEUS") != "" {
-			t.Fatal("HOOKLINE_REQUIRE_PROMETHEUS is set but HOOKLINE_TEST_PROMETHEUS is empty: install it with deploy/prometheus/prometheus.sh install")
-		}
-		t.Skip("HOOKLINE_TEST_PROMETHEUS not set (the path of a prometheus binary)")
-	}
-	return bin
-}
+	"github.com/hookline/hookline/internal/testenv"
+)
 
 // forDuration matches the for: of a rule, to shorten in the test copy.
 var forDuration = regexp.MustCompile(`(?m)^(\s+for:) \S+$`)
@@ -41,7 +27,7 @@ var forDuration = regexp.MustCompile(`(?m)^(\s+for:) \S+$`)
 // are 10s.
 func startPrometheus(t *testing.T, target string) string {
 	t.Helper()
-	bin := prometheusBinary(t)
+	bin := testenv.Prometheus(t)
 	rules, err := os.ReadFile("../deploy/prometheus/alerts.yml")
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +106,7 @@ func alertState(t *testing.T, prom, name string) string {
 // firing; once the endpoint is back and the DLQ is replayed, the waiting
 // figure drops to 0 and the alert resolves.
 func TestPrometheusFiresAndResolvesTheDLQAlert(t *testing.T) {
-	prometheusBinary(t)
+	testenv.Prometheus(t)
 	kafka := freeAddr(t)
 	prefix := fmt.Sprintf("p%d.", rand.IntN(1e6))
 	proc := newServeProc(t, "--data-dir", t.TempDir(), "--kafka-listen", kafka, "--topic-prefix", prefix, "--max-attempts", "2")

@@ -51,13 +51,29 @@ func hooklineBinary(t *testing.T) string {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	freeMu.Lock()
+	defer freeMu.Unlock()
+	// A port closed here is free again for the kernel to hand out: two
+	// calls can return the same one (CI saw serve refuse a kafka_listen
+	// equal to its metrics_listen). Never return one twice.
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if !handedOut[addr] {
+			handedOut[addr] = true
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
+
+var (
+	freeMu    sync.Mutex
+	handedOut = make(map[string]bool)
+)
 
 // serveProc is one `hookline serve` process.
 type serveProc struct {
@@ -66,6 +82,9 @@ type serveProc struct {
 	api  string
 	cmd  *exec.Cmd
 	log  *bytes.Buffer
+	// exited is closed once cmd has exited, with its error in waitErr.
+	exited  chan struct{}
+	waitErr error
 }
 
 func newServeProc(t *testing.T, extra ...string) *serveProc {
@@ -93,7 +112,13 @@ func (s *serveProc) start() {
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
-	s.t.Cleanup(func() { _ = s.cmd.Process.Kill(); _ = s.cmd.Wait() })
+	cmd, exited := s.cmd, make(chan struct{})
+	s.exited = exited
+	go func() {
+		s.waitErr = cmd.Wait()
+		close(exited)
+	}()
+	s.t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
 	metrics := s.args[4]
 	var last string
 	began := time.Now()
@@ -111,6 +136,11 @@ func (s *serveProc) start() {
 		} else {
 			last = err.Error()
 		}
+		select {
+		case <-exited:
+			s.t.Fatalf("serve exited before it was ready (%v); serve's log:\n%s", s.waitErr, s.log)
+		default:
+		}
 		if time.Now().After(deadline) {
 			s.kill() // its log is complete once it has exited
 			s.t.Fatalf("timed out after 60s waiting for serve /readyz; it last said: %s\nserve's log:\n%s", last, s.log)
@@ -121,7 +151,7 @@ func (s *serveProc) start() {
 
 func (s *serveProc) kill() {
 	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
+	<-s.exited
 }
 
 func (s *serveProc) post(path string, v any) (int, []byte, error) {
@@ -246,12 +276,10 @@ func TestServeKilledMidRunLosesNothing(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	proc.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- proc.cmd.Wait() }()
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("serve after SIGTERM: %v\n%s", err, proc.log)
+	case <-proc.exited:
+		if proc.waitErr != nil {
+			t.Errorf("serve after SIGTERM: %v\n%s", proc.waitErr, proc.log)
 		}
 	case <-time.After(20 * time.Second):
 		t.Errorf("serve did not stop within 20s of SIGTERM")

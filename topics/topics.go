@@ -6,7 +6,9 @@
 // moves to the same partition number in the next topic, so a key never
 // changes owner. The endpoints registry is one compacted partition, so that
 // it is totally ordered. The audit topic (one partition, kept forever)
-// records every DLQ replay and its progress.
+// records every DLQ replay and its progress. The operational topic carries
+// operational events (package operational) to operators: endpoint disabled,
+// failing, recovered, a pair exhausted, a replay finished.
 package topics
 
 import (
@@ -48,7 +50,11 @@ type Set struct {
 	// chain topics: the strict stage of partition p owns holds[p].
 	Park  string
 	Holds string
-	Tiers []Tier
+	// Operational carries operational events; it has Partitions
+	// partitions, because a stage writes an event in the partition number
+	// of the record that caused it, in that record's transaction.
+	Operational string
+	Tiers       []Tier
 	// Partitions of events, every tier, the DLQ and attempts.
 	Partitions int32
 	// Replication of created topics; -1 is the broker default.
@@ -67,6 +73,9 @@ const (
 	// TierRetentionExtra is added to a tier's delay: a record is never
 	// deleted before it is due plus a week of outage.
 	TierRetentionExtra = 7 * 24 * time.Hour
+	// OperationalRetention is how long an operational event waits for the
+	// operator webhook: past it, an event not yet forwarded is lost.
+	OperationalRetention = 7 * 24 * time.Hour
 )
 
 // TierName names the tier of delay d: "retry." and d without trailing zero
@@ -96,6 +105,7 @@ func New(prefix string, delays []time.Duration, scale float64, partitions int32,
 		Audit:       prefix + "audit",
 		Park:        prefix + "park",
 		Holds:       prefix + "holds",
+		Operational: prefix + "operational",
 		Partitions:  partitions,
 		Replication: replication,
 	}
@@ -110,8 +120,10 @@ func New(prefix string, delays []time.Duration, scale float64, partitions int32,
 	return s
 }
 
-// All returns every topic name: events, the tiers in order, dlq, attempts,
-// endpoints, audit, park and holds.
+// All returns the topics of delivery, its registry, its audit trail and
+// strict ordering: events, the tiers in order, dlq, attempts, endpoints,
+// audit, park and holds. Provisioned returns them with the operational
+// topic.
 func (s Set) All() []string {
 	all := []string{s.Events}
 	for _, t := range s.Tiers {
@@ -119,6 +131,10 @@ func (s Set) All() []string {
 	}
 	return append(all, s.DLQ, s.Attempts, s.Endpoints, s.Audit, s.Park, s.Holds)
 }
+
+// Provisioned returns every topic Provision creates: All and the
+// operational topic.
+func (s Set) Provisioned() []string { return append(s.All(), s.Operational) }
 
 // TierIndex returns the index in Tiers of the tier whose topic is topic, or
 // -1 when topic is not a tier topic.
@@ -207,6 +223,14 @@ func (s Set) specs() []spec {
 			topic:      s.Audit,
 			partitions: 1,
 			configs:    map[string]*string{"retention.ms": ptr("-1"), "retention.bytes": ptr("-1")},
+		},
+		// Operational events wait here for the operator webhook as
+		// long as events wait for their endpoints.
+		spec{
+			topic:      s.Operational,
+			partitions: s.Partitions,
+			configs:    map[string]*string{"retention.ms": ms(OperationalRetention)},
+			chain:      true,
 		},
 	)
 }

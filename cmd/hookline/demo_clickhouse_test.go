@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/analytics"
+	"github.com/hookline/hookline/internal/testenv"
 )
 
 // runDemoJSON runs the demo with args and decodes its JSON summary.
@@ -49,13 +50,7 @@ func TestDemoClickHouseCountsOnlyItsRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole pipeline twice, about 20 s each")
 	}
-	addr := os.Getenv("HOOKLINE_TEST_CLICKHOUSE")
-	if addr == "" {
-		if os.Getenv("HOOKLINE_REQUIRE_CLICKHOUSE") == "1" {
-			t.Fatal("HOOKLINE_REQUIRE_CLICKHOUSE=1 but HOOKLINE_TEST_CLICKHOUSE is not set")
-		}
-		t.Skip("HOOKLINE_TEST_CLICKHOUSE not set")
-	}
+	addr := testenv.ClickHouse(t)
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	db := "hookline_test_demo_" + hex.EncodeToString(b[:])

@@ -26,13 +26,18 @@ or the embedded broker of a running 'hookline serve' at --kafka-listen). Give
 it the same secret_key as serve (HOOKLINE_SECRET_KEY or --secret-key-file):
 secrets are encrypted in the topic with it.
 
-  add     --url URL [--id ID] [--scheme v1|v1a] [--secret whsec_...|whsk_...] [--tenant T] [--event-types a,b.*] [--timeout 15s] [--ordering strict] [--on-dead-letter continue|hold]
+  add     --url URL [--id ID] [--scheme v1|v1a] [--secret whsec_...|whsk_...] [--tenant T] [--event-types a,b.*] [--timeout 15s]
+          [--header 'Name: value']... [--rate-limit N] [--max-in-flight-requests N] [--disable-after 120h]
+          [--ordering strict] [--on-dead-letter continue|hold]
           prints the endpoint with its secret in full, the only time it is shown;
           v1 signs with HMAC (whsec_), v1a with ed25519 (whsk_; receivers get the whpk_ public key)
   list    one line per endpoint, secrets masked
   get     ID
           [--client-cert FILE --client-key FILE]  a client certificate for an endpoint that requires mutual TLS
-  update  ID [--url URL] [--tenant T] [--event-types ...] [--timeout D] [--ordering M] [--on-dead-letter W] [--enabled=true|false] [--add-secret whsec_...]
+  update  ID [--url URL] [--tenant T] [--event-types ...] [--timeout D] [--enabled=true|false] [--add-secret whsec_...]
+          [--header 'Name: value']... ('Name:' removes it) [--rate-limit N] [--max-in-flight-requests N] [--disable-after D]
+          [--ordering M] [--on-dead-letter W]
+          --enabled=true re-enables an endpoint that was disabled (HTTP 410, disable_after)
           [--client-cert FILE --client-key FILE]  replaces the client certificate; --client-cert= --client-key= removes it
   rotate-secret ID [--overlap 24h] [--scheme v1|v1a] [--secret ...]
           makes a new secret current; the old ones keep signing for --overlap, then expire by themselves
@@ -61,6 +66,10 @@ func runEndpoints(ctx context.Context, args []string) error {
 		clientKey  = new(string)
 		ordering   = new(string)
 		onDead     = new(string)
+		headers    = headerFlags{}
+		rateLimit  = new(int)
+		maxFlight  = new(int)
+		disableAft = new(string)
 		asJSON     = fs.Bool("json", false, "print JSON")
 	)
 	switch sub {
@@ -76,6 +85,10 @@ func runEndpoints(ctx context.Context, args []string) error {
 		fs.StringVar(onDead, "on-dead-letter", "", "`what` a strict endpoint does with the events behind a dead-lettered one: continue (default), or hold until hookline dlq replay or skip")
 		fs.StringVar(clientCert, "client-cert", "", "PEM `file` of a client certificate (and chain) for an endpoint that requires mutual TLS; with --client-key")
 		fs.StringVar(clientKey, "client-key", "", "PEM `file` of the client certificate's private key, encrypted at rest with secret_key")
+		fs.Var(headers, "header", "custom `header` 'Name: value' sent with every delivery; repeatable; webhook-*, content-type, content-length and host are refused")
+		fs.IntVar(rateLimit, "rate-limit", 0, "requests per second to the endpoint, per serve process; 0: no limit")
+		fs.IntVar(maxFlight, "max-in-flight-requests", 0, "concurrent requests to the endpoint, per serve process; 0: no cap")
+		fs.StringVar(disableAft, "disable-after", "", "`duration` of failures without a success after which the endpoint is disabled; 0s: never; empty: the server's disable_after")
 	case "rotate-secret":
 		fs.StringVar(scheme, "scheme", "", "signature scheme of the new secret, v1 (HMAC) or v1a (ed25519); default: that of the current secret")
 		fs.StringVar(secret, "secret", "", "the new signing `secret` (default: generated)")
@@ -123,6 +136,13 @@ func runEndpoints(ctx context.Context, args []string) error {
 		}
 	}
 
+	// Refuse reserved headers before connecting; Validate refuses them too.
+	for name := range headers {
+		if endpoints.ReservedHeader(name) {
+			return fmt.Errorf("--header %s: the header is set by hookline and may not be overridden (webhook-*, content-type, content-length, host, transfer-encoding, connection are reserved)", name)
+		}
+	}
+
 	cl, _, topicSet, err := connect(cfg)
 	if err != nil {
 		return err
@@ -157,7 +177,17 @@ func runEndpoints(ctx context.Context, args []string) error {
 			return fmt.Errorf("endpoints add: unexpected argument %q (give the id with --id)", positional[0])
 		}
 		e := endpoints.Endpoint{ID: *id, URL: *url, Tenant: *tenant, Enabled: true, TimeoutMS: int(*timeout / time.Millisecond),
-			Ordering: *ordering, OnDeadLetter: *onDead, ClientCertPEM: certPEM, ClientKeyPEM: keyPEM}
+			ClientCertPEM: certPEM, ClientKeyPEM: keyPEM,
+			RateLimit: *rateLimit, MaxInFlight: *maxFlight, DisableAfter: *disableAft,
+			Ordering: *ordering, OnDeadLetter: *onDead}
+		for name, value := range headers {
+			if value != "" {
+				if e.Headers == nil {
+					e.Headers = make(map[string]string)
+				}
+				e.Headers[name] = value
+			}
+		}
 		if e.ID == "" {
 			e.ID = endpoints.GenerateID()
 		}
@@ -224,6 +254,25 @@ func runEndpoints(ctx context.Context, args []string) error {
 				if *enabled {
 					e.DisabledReason = ""
 				}
+			}
+			for name, value := range headers {
+				if value == "" {
+					delete(e.Headers, name)
+					continue
+				}
+				if e.Headers == nil {
+					e.Headers = make(map[string]string)
+				}
+				e.Headers[name] = value
+			}
+			if set("rate-limit") {
+				e.RateLimit = *rateLimit
+			}
+			if set("max-in-flight-requests") {
+				e.MaxInFlight = *maxFlight
+			}
+			if set("disable-after") {
+				e.DisableAfter = *disableAft
 			}
 			if set("add-secret") {
 				e.Secrets = append(e.Secrets, *addSecret)
@@ -397,4 +446,20 @@ func writeEndpointsTable(w io.Writer, views []endpointView) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\t%s\n", printable(v.ID), printable(v.URL), printable(v.Tenant), printable(strings.Join(v.EventTypes, ",")), v.Enabled, printable(secrets), cert)
 	}
 	return tw.Flush()
+}
+
+// headerFlags collects repeated --header 'Name: value' flags; an empty
+// value (--header 'Name:') removes the header on update.
+type headerFlags map[string]string
+
+func (h headerFlags) String() string { return "" }
+
+func (h headerFlags) Set(v string) error {
+	name, value, ok := strings.Cut(v, ":")
+	name = strings.TrimSpace(name)
+	if !ok || name == "" {
+		return fmt.Errorf("want 'Name: value', got %q", v)
+	}
+	h[name] = strings.TrimSpace(value)
+	return nil
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hookline/hookline/analytics"
+	"github.com/hookline/hookline/internal/testenv"
 )
 
 func TestParseRetention(t *testing.T) {
@@ -40,13 +40,7 @@ func TestParseRetention(t *testing.T) {
 // migrate with retention flags and --prune runs on 18.16 (no TTL there: the
 // retention takes effect by dropping partitions).
 func TestMigratePrune(t *testing.T) {
-	addr := os.Getenv("HOOKLINE_TEST_CLICKHOUSE")
-	if addr == "" {
-		if os.Getenv("HOOKLINE_REQUIRE_CLICKHOUSE") == "1" {
-			t.Fatal("HOOKLINE_REQUIRE_CLICKHOUSE=1 but HOOKLINE_TEST_CLICKHOUSE is not set")
-		}
-		t.Skip("HOOKLINE_TEST_CLICKHOUSE not set")
-	}
+	addr := testenv.ClickHouse(t)
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	db := "hookline_test_migrate_" + hex.EncodeToString(b[:])

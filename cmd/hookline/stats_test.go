@@ -6,26 +6,20 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hookline/hookline/analytics"
+	"github.com/hookline/hookline/internal/testenv"
 	"github.com/hookline/hookline/processors"
 )
 
 // stats --event shows every attempt of that event per endpoint, as text and
 // as JSON, and --query runs a widget query of the pack.
 func TestStatsEventHistory(t *testing.T) {
-	addr := os.Getenv("HOOKLINE_TEST_CLICKHOUSE")
-	if addr == "" {
-		if os.Getenv("HOOKLINE_REQUIRE_CLICKHOUSE") == "1" {
-			t.Fatal("HOOKLINE_REQUIRE_CLICKHOUSE=1 but HOOKLINE_TEST_CLICKHOUSE is not set")
-		}
-		t.Skip("HOOKLINE_TEST_CLICKHOUSE not set")
-	}
+	addr := testenv.ClickHouse(t)
 	ctx := t.Context()
 	conn, err := analytics.Open(ctx, analytics.ConnOptions{Addr: addr})
 	if err != nil {
