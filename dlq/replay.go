@@ -33,6 +33,10 @@ const (
 	// TargetRetry puts each pair in the first retry tier, due at once,
 	// with a fresh retry state.
 	TargetRetry Target = "retry"
+	// TargetSkip releases the keys the matching pairs hold at a strict
+	// endpoint with on_dead_letter hold, without delivering them (hookline
+	// dlq skip). A pair that holds no key is skipped, not sent.
+	TargetSkip Target = "skip"
 )
 
 // Defaults of ReplayOptions.
@@ -171,8 +175,8 @@ func (c *Client) Replay(ctx context.Context, o ReplayOptions) (ReplayResult, err
 		return res, errors.New("replay: the operator is required for the audit trail (--operator, or $USER)")
 	case CheckOperator(o.Operator) != nil:
 		return res, fmt.Errorf("replay: operator %q: %w", o.Operator, CheckOperator(o.Operator))
-	case o.Target != "" && o.Target != TargetEvents && o.Target != TargetRetry:
-		return res, fmt.Errorf("replay: target %q: want %q or %q", o.Target, TargetEvents, TargetRetry)
+	case o.Target != "" && o.Target != TargetEvents && o.Target != TargetRetry && o.Target != TargetSkip:
+		return res, fmt.Errorf("replay: target %q: want %q, %q or %q", o.Target, TargetEvents, TargetRetry, TargetSkip)
 	case !(o.Rate >= 0):
 		return res, fmt.Errorf("replay: rate must not be negative, got %v", o.Rate)
 	case o.BatchSize < 0 || o.CommitInterval < 0:
@@ -349,6 +353,9 @@ func resumable(prior *AuditRecord, o *ReplayOptions) error {
 func (c *Client) targetTopic(t Target) string {
 	if t == TargetRetry && len(c.cfg.Topics.Tiers) > 0 {
 		return c.cfg.Topics.Tiers[0].Topic
+	}
+	if t == TargetSkip {
+		return c.cfg.Topics.Holds
 	}
 	return c.cfg.Topics.Events
 }
@@ -587,6 +594,20 @@ type mark struct {
 // replayRecord builds the record a DLQ entry is replayed as. An error
 // means the entry cannot go to the target; it is skipped.
 func (c *Client) replayRecord(e *Entry, target Target, m mark) (*kgo.Record, error) {
+	if held, ok := heldAt(e); ok || target == TargetSkip {
+		// The pair holds its key at a strict endpoint (on_dead_letter
+		// hold): the strict stage attempts it again in its key's place, or
+		// releases the key without it, once the release is in the holds
+		// topic. Sent anew it would wait behind its own key.
+		if !ok {
+			return nil, errors.New("holds no key of a strict endpoint: nothing to skip")
+		}
+		state := processors.HoldReplay
+		if target == TargetSkip {
+			state = processors.HoldSkip
+		}
+		return processors.HoldCommand(c.cfg.Topics.Holds, e.Partition, e.Endpoint(), e.Key, e.EventID, held, state, m.operator, m.at)
+	}
 	hs := make([]kgo.RecordHeader, 0, len(e.Headers)+8)
 	for _, h := range processors.CarryHeaders(e.Headers) {
 		if !replayHeaders[h.Key] {
@@ -623,6 +644,18 @@ func (c *Client) replayRecord(e *Entry, target Target, m mark) (*kgo.Record, err
 		rec.Value = v
 	}
 	return rec, nil
+}
+
+// heldAt is the park offset of a DLQ entry whose event holds its key
+// (processors.HeaderHeldAt).
+func heldAt(e *Entry) (int64, bool) {
+	for _, h := range e.Headers {
+		if h.Key == processors.HeaderHeldAt {
+			o, err := strconv.ParseInt(string(h.Value), 10, 64)
+			return o, err == nil
+		}
+	}
+	return 0, false
 }
 
 // addressEndpoint returns the value to replay an entry as through the

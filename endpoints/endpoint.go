@@ -29,6 +29,14 @@ type Endpoint struct {
 	EventTypes      []string         `json:"event_types,omitempty"`
 	TimeoutMS       int              `json:"timeout_ms,omitempty"`
 	Enabled         bool             `json:"enabled"`
+	// Ordering is OrderingBestEffort ("" means it too) or OrderingStrict:
+	// the events of one ordering key reach the endpoint in order also
+	// across failures (docs/design/strict-ordering.md).
+	Ordering string `json:"ordering,omitempty"`
+	// OnDeadLetter says what a strict endpoint does with the events behind
+	// a dead-lettered one: OnDeadLetterContinue ("" means it too) or
+	// OnDeadLetterHold.
+	OnDeadLetter string `json:"on_dead_letter,omitempty"`
 	// ClientCertPEM and ClientKeyPEM are an optional client certificate
 	// (with its chain) and its private key, presented to endpoints that
 	// require mutual TLS. The key is encrypted at rest like the secrets.
@@ -53,6 +61,24 @@ type Endpoint struct {
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
 }
+
+// Ordering modes of an endpoint.
+const (
+	OrderingBestEffort = "best_effort"
+	OrderingStrict     = "strict"
+)
+
+// What a strict endpoint does once the event holding a key is dead-lettered.
+const (
+	// OnDeadLetterContinue lets the events behind it go on.
+	OnDeadLetterContinue = "continue"
+	// OnDeadLetterHold keeps the key held until an operator replays the
+	// event (hookline dlq replay) or skips it (hookline dlq skip).
+	OnDeadLetterHold = "hold"
+)
+
+// Strict reports whether the endpoint is in strict ordering mode.
+func (e Endpoint) Strict() bool { return e.Ordering == OrderingStrict }
 
 // RetiringSecret is a secret that signs until ExpiresAt.
 type RetiringSecret struct {

@@ -112,6 +112,16 @@ func (e Endpoint) Validate() error {
 	if e.TimeoutMS < 0 || e.TimeoutMS > MaxTimeoutMS {
 		return &FieldError{"timeout_ms", fmt.Sprintf("must be 0 (default %s) or 1 to %d", DefaultTimeout, MaxTimeoutMS)}
 	}
+	switch e.Ordering {
+	case "", OrderingBestEffort, OrderingStrict:
+	default:
+		return &FieldError{"ordering", fmt.Sprintf("must be %q (default) or %q", OrderingBestEffort, OrderingStrict)}
+	}
+	switch e.OnDeadLetter {
+	case "", OnDeadLetterContinue, OnDeadLetterHold:
+	default:
+		return &FieldError{"on_dead_letter", fmt.Sprintf("must be %q (default) or %q", OnDeadLetterContinue, OnDeadLetterHold)}
+	}
 	if err := checkHeaders(e.Headers); err != nil {
 		return err
 	}

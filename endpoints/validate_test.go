@@ -56,6 +56,11 @@ func TestValidate(t *testing.T) {
 		{"star inside event type", func(e *Endpoint) { e.EventTypes = []string{"in*voice"} }, "event_types[0]"},
 		{"negative timeout", func(e *Endpoint) { e.TimeoutMS = -1 }, "timeout_ms"},
 		{"timeout too long", func(e *Endpoint) { e.TimeoutMS = MaxTimeoutMS + 1 }, "timeout_ms"},
+		{"strict, hold", func(e *Endpoint) { e.Ordering, e.OnDeadLetter = OrderingStrict, OnDeadLetterHold }, ""},
+		{"best effort, continue", func(e *Endpoint) { e.Ordering, e.OnDeadLetter = OrderingBestEffort, OnDeadLetterContinue }, ""},
+		{"unknown ordering", func(e *Endpoint) { e.Ordering = "fifo" }, "ordering"},
+		{"ordering in capitals", func(e *Endpoint) { e.Ordering = "STRICT" }, "ordering"},
+		{"unknown on_dead_letter", func(e *Endpoint) { e.OnDeadLetter = "drop" }, "on_dead_letter"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := good.clone()

@@ -21,6 +21,10 @@ type createEndpointRequest struct {
 	Tenant     string   `json:"tenant"`
 	EventTypes []string `json:"event_types"`
 	TimeoutMS  int      `json:"timeout_ms"`
+	// Ordering is "best_effort" (default) or "strict"; OnDeadLetter
+	// "continue" (default).
+	Ordering     string `json:"ordering"`
+	OnDeadLetter string `json:"on_dead_letter"`
 	// ClientCertPEM and ClientKeyPEM are an optional client certificate
 	// and key for endpoints that require mutual TLS.
 	ClientCertPEM string `json:"client_cert_pem"`
@@ -43,6 +47,8 @@ type patchEndpointRequest struct {
 	Tenant         *string   `json:"tenant"`
 	EventTypes     *[]string `json:"event_types"`
 	TimeoutMS      *int      `json:"timeout_ms"`
+	Ordering       *string   `json:"ordering"`
+	OnDeadLetter   *string   `json:"on_dead_letter"`
 	Enabled        *bool     `json:"enabled"`
 	DisabledReason *string   `json:"disabled_reason"`
 	Secrets        *[]string `json:"secrets"`
@@ -115,6 +121,9 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) {
 		EventTypes: req.EventTypes,
 		TimeoutMS:  req.TimeoutMS,
 		Enabled:    true,
+
+		Ordering:     req.Ordering,
+		OnDeadLetter: req.OnDeadLetter,
 
 		ClientCertPEM: req.ClientCertPEM,
 		ClientKeyPEM:  req.ClientKeyPEM,
@@ -278,6 +287,8 @@ func (s *Server) patchEndpoint(w http.ResponseWriter, r *http.Request) {
 		patch(&e.Tenant, req.Tenant)
 		patch(&e.EventTypes, req.EventTypes)
 		patch(&e.TimeoutMS, req.TimeoutMS)
+		patch(&e.Ordering, req.Ordering)
+		patch(&e.OnDeadLetter, req.OnDeadLetter)
 		patch(&e.Secrets, req.Secrets)
 		patch(&e.ClientCertPEM, req.ClientCertPEM)
 		patch(&e.ClientKeyPEM, req.ClientKeyPEM)

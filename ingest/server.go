@@ -82,6 +82,9 @@ type Config struct {
 	// literally (http://127.0.0.1/...), with 400, as delivery would refuse
 	// them. The zero value is the safe default.
 	Destinations processors.DestinationPolicy
+	// Held reads the held keys of strict endpoints (the holds topic), for
+	// GET /v1/endpoints/{id}/held; nil answers 501.
+	Held func(ctx context.Context) ([]processors.HeldKey, error)
 }
 
 // Server is the ingest HTTP API.
@@ -155,6 +158,7 @@ func New(cfg Config) (*Server, error) {
 	mux.Handle("PATCH /v1/endpoints/{id}", guard(ScopeAdmin, s.patchEndpoint))
 	mux.Handle("DELETE /v1/endpoints/{id}", guard(ScopeAdmin, s.deleteEndpoint))
 	mux.Handle("POST /v1/endpoints/{id}/rotate-secret", guard(ScopeAdmin, s.rotateSecret))
+	mux.Handle("GET /v1/endpoints/{id}/held", guard(ScopeAdmin, s.heldKeys))
 	// The method-less patterns only catch what the ones above do not, so
 	// wrong methods and unknown paths get a JSON answer too.
 	mux.Handle("/v1/events", methodNotAllowed("POST"))
@@ -162,6 +166,7 @@ func New(cfg Config) (*Server, error) {
 	mux.Handle("/v1/endpoints", methodNotAllowed("GET, HEAD, POST"))
 	mux.Handle("/v1/endpoints/{id}", methodNotAllowed("GET, HEAD, PATCH, DELETE"))
 	mux.Handle("/v1/endpoints/{id}/rotate-secret", methodNotAllowed("POST"))
+	mux.Handle("/v1/endpoints/{id}/held", methodNotAllowed("GET, HEAD"))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route", "")
 	})

@@ -60,7 +60,7 @@ func (r *Runner) completedWaiting() bool {
 		return true
 	}
 	for _, p := range r.parts {
-		if p.watermark() != p.committedMark {
+		if p.watermark() != p.committedMark || len(p.side) > 0 {
 			return true
 		}
 	}
@@ -80,10 +80,11 @@ func (r *Runner) maybeFlush(final bool) error {
 	for id, p := range r.parts {
 		fp := p.plan()
 		plans[id] = fp
+		out = append(out, p.side...)
 		for _, it := range fp.flushed {
 			out = append(out, it.out...)
 		}
-		changed = changed || len(fp.flushed) > 0 || fp.mark != p.committedMark
+		changed = changed || len(fp.flushed) > 0 || fp.mark != p.committedMark || len(p.side) > 0
 	}
 	if !changed {
 		r.lastEnd = now
@@ -114,6 +115,7 @@ func (r *Runner) maybeFlush(final bool) error {
 			p.sched.release(it.size)
 		}
 		p.items, p.done = fp.keep, fp.done
+		p.side = nil
 		p.committedMark, p.committedDone = fp.mark, fp.done.clone()
 		p.outNext = outNext[p.id]
 		for o := range p.handed {

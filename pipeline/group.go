@@ -27,6 +27,9 @@ func (r *Runner) release(cl *kgo.Client, m map[string][]int32) {
 		return
 	}
 	cl.ResumeFetchPartitions(map[string][]int32{r.cfg.Topic: ps})
+	if r.cfg.OnReleased != nil {
+		r.cfg.OnReleased(ps)
+	}
 	r.queue(partEvent{ps: ps})
 }
 

@@ -135,7 +135,11 @@ func Observe(s Stage, name, dlqTopic, attemptsTopic string, m *Metrics, log *slo
 			m.TierLateness.WithLabelValues(name).Observe(max(start.Sub(due).Seconds(), 0))
 		}
 		out, err := s.Process(ctx, r)
-		if err != nil {
+		d, deferred := deferredOf(err)
+		switch {
+		case deferred:
+			_, out = d.Deferred()
+		case err != nil:
 			return nil, err
 		}
 		m.StageSeconds.WithLabelValues(name).Observe(time.Since(start).Seconds())
@@ -156,6 +160,9 @@ func Observe(s Stage, name, dlqTopic, attemptsTopic string, m *Metrics, log *slo
 					m.DeliveryLatency.WithLabelValues(name).Observe(a.LatencyMS / 1000)
 				}
 			}
+		}
+		if deferred {
+			return nil, err
 		}
 		return out, nil
 	})

@@ -39,6 +39,9 @@ type partition struct {
 	// by a torn transaction, by source offset (see HandedOff).
 	outNext []int64
 	handed  map[int64][]*kgo.Record
+	// side are records of deferred tasks (see Deferred), committed with the
+	// next transaction without their records' offsets.
+	side []*kgo.Record
 }
 
 // watermark is the offset to commit: the first record whose successors are

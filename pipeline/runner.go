@@ -78,6 +78,12 @@ type RunnerConfig struct {
 	TxnTimeout time.Duration
 	Now        func() time.Time
 	Logger     *slog.Logger
+	// OnAssigned, if set, runs on assignment before the partitions' records
+	// are taken: a stage loads the state it keeps per partition (the
+	// strict stage's holds). An error is logged.
+	OnAssigned func(ctx context.Context, partitions []int32) error
+	// OnReleased, if set, runs when partitions are revoked or lost.
+	OnReleased func(partitions []int32)
 }
 
 func (c *RunnerConfig) setDefaults() {
@@ -136,6 +142,15 @@ type Runner struct {
 	doneHeld int // completed records not yet committed (an upper bound)
 	lastEnd  time.Time
 	stats    RunnerStats
+
+	heldKeys, heldRecords atomic.Int64
+}
+
+// Held reports the keys whose first record the stage deferred (see
+// Deferred) and the records of those keys in the windows, as of the loop's
+// last pass.
+func (r *Runner) Held() (keys, records int64) {
+	return r.heldKeys.Load(), r.heldRecords.Load()
 }
 
 // RunnerStats are counters the runner keeps for tests and the demo.
@@ -150,6 +165,9 @@ type completion struct {
 	t   *task
 	out []*kgo.Record
 	err error
+	// later is set when the stage deferred the task (see Deferred).
+	later    time.Time
+	deferred bool
 }
 
 // NewRunner creates the stage's transactional group client.
@@ -204,6 +222,11 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 			// must not outlive it.
 			if ps := m[cfg.Topic]; len(ps) > 0 {
 				cl.ResumeFetchPartitions(map[string][]int32{cfg.Topic: ps})
+			}
+			if ps := m[cfg.Topic]; len(ps) > 0 && cfg.OnAssigned != nil {
+				if err := cfg.OnAssigned(ctx, ps); err != nil {
+					r.log.Error("load stage state of assigned partitions", "partitions", ps, "err", err)
+				}
 			}
 			r.loadDone(ctx, cl, m[cfg.Topic])
 			r.assigned.Store(true)
@@ -424,6 +447,13 @@ func (r *Runner) complete(c completion) {
 		return // the partition was revoked or reset since; its records are forgotten
 	}
 	r.inflight--
+	if c.deferred {
+		// Not finished: it runs again at its new due time, and what it
+		// produced meanwhile commits with the next transaction.
+		c.p.sched.deferTask(c.t, c.later)
+		c.p.side = append(c.p.side, c.out...)
+		return
+	}
 	// Not processed (cancellation): run it again unless shutting down.
 	c.p.sched.finished(c.t, c.err != nil)
 	if c.err != nil {
@@ -451,6 +481,7 @@ func (r *Runner) dispatchAll(ctx context.Context) {
 	}
 	now := r.cfg.Now()
 	var pause, resume []int32
+	var keys, tasks int
 	var admit admitFunc
 	if r.cfg.Admit != nil {
 		admit = func(t *task, now time.Time) (time.Time, bool) {
@@ -476,7 +507,11 @@ func (r *Runner) dispatchAll(ctx context.Context) {
 			p.paused = false
 			resume = append(resume, p.id)
 		}
+		keys += p.sched.heldKeys
+		tasks += p.sched.heldTasks
 	}
+	r.heldKeys.Store(int64(keys))
+	r.heldRecords.Store(int64(tasks))
 	cl := r.sess.Client()
 	if len(pause) > 0 {
 		cl.PauseFetchPartitions(map[string][]int32{r.cfg.Topic: pause})
@@ -489,15 +524,20 @@ func (r *Runner) dispatchAll(ctx context.Context) {
 func (r *Runner) work(ctx context.Context, p *partition, t *task) {
 	ctx = withLane(withHandedOff(ctx, t.it.handed), t.it.lanes[t.lane])
 	out, err := r.cfg.Stage.Process(ctx, t.it.rec)
+	c := completion{p: p, t: t, out: out, err: err}
+	if d, ok := deferredOf(err); ok {
+		c.later, c.out = d.Deferred()
+		c.err, c.deferred = nil, true
+	}
 	if t.release != nil {
 		t.release()
 		t.release = nil
 	}
 	src := []byte(sourceOf(t.it.rec))
-	for _, o := range out {
+	for _, o := range c.out {
 		o.Headers = append(o.Headers, kgo.RecordHeader{Key: HeaderSource, Value: src})
 	}
-	r.done <- completion{p: p, t: t, out: out, err: err}
+	r.done <- c
 	r.poke()
 }
 

@@ -39,6 +39,8 @@ type task struct {
 	// What the runner runs; the scheduler does not look at them.
 	it   *item
 	lane int // index in it.lanes
+	// held: the stage deferred it (see Deferred); its key waits for it.
+	held bool
 	// release gives back what admission took (an in-flight slot); nil
 	// when nothing.
 	release func()
@@ -59,6 +61,9 @@ type scheduler struct {
 	running int
 	records int   // held records
 	bytes   int64 // their size
+	// heldKeys are the keys whose first task was deferred, heldTasks
+	// their tasks, that first one included.
+	heldKeys, heldTasks int
 }
 
 // keyQueue is one key's tasks that have not completed: its head is
@@ -90,6 +95,9 @@ func (s *scheduler) add(t *task) {
 	if kq == nil {
 		kq = &keyQueue{}
 		s.keys[t.key] = kq
+	}
+	if len(kq.queue) > 0 && kq.queue[0].held {
+		s.heldTasks++
 	}
 	kq.queue = append(kq.queue, t)
 	if len(kq.queue) == 1 {
@@ -139,6 +147,10 @@ func (s *scheduler) finished(t *task, again bool) {
 		return
 	}
 	kq := s.keys[t.key]
+	if t.held {
+		s.heldKeys--
+		s.heldTasks -= len(kq.queue)
+	}
 	kq.queue[0] = nil
 	kq.queue = kq.queue[1:]
 	if len(kq.queue) == 0 {
@@ -146,6 +158,18 @@ func (s *scheduler) finished(t *task, again bool) {
 		return
 	}
 	heap.Push(&s.cands, kq.queue[0])
+}
+
+// deferTask puts a running task back as its key's candidate, due at due:
+// the stage has not finished it, and its key's later tasks wait behind it.
+func (s *scheduler) deferTask(t *task, due time.Time) {
+	if !t.held {
+		t.held = true
+		s.heldKeys++
+		s.heldTasks += len(s.keys[t.key].queue)
+	}
+	t.due = due
+	s.finished(t, true)
 }
 
 // nextDue is the earliest due time of a candidate that is not due at now:

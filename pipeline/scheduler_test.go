@@ -173,3 +173,45 @@ func TestConfigDefaultsAreThePipelines(t *testing.T) {
 		t.Fatalf("config.Default has metrics_endpoint_labels %d; pipeline's default is %d", c.MetricsEndpointLabels, DefaultEndpointLabels)
 	}
 }
+
+// A deferred task (a strict endpoint's failed event) holds its key until
+// its new due time, lets other keys start, and the held counts follow it.
+func TestSchedulerDeferredTaskHoldsItsKeyUntilItsNewDueTime(t *testing.T) {
+	lim := Limits{Concurrency: 10, MaxRecords: 100, MaxBytes: 1 << 20}
+	s, tasks := schedulerWith(lim, spec{0, "k", 0}, spec{1, "k", 0}, spec{2, "j", 0}, spec{3, "k", 0})
+	if got := offsets(s.start(at(0))); !slices.Equal(got, []int64{0, 2}) {
+		t.Fatalf("started %v, want the heads of k and j", got)
+	}
+	s.deferTask(tasks[0], at(30))
+	s.finished(tasks[2], false)
+	if s.heldKeys != 1 || s.heldTasks != 3 {
+		t.Errorf("held keys %d, tasks %d; want 1 key with 3 tasks", s.heldKeys, s.heldTasks)
+	}
+	if got := offsets(s.start(at(29))); len(got) != 0 {
+		t.Errorf("started %v before the deferred head was due: k's later records must wait, and nothing is early", got)
+	}
+	if due, ok := s.nextDue(at(29)); !ok || !due.Equal(at(30)) {
+		t.Errorf("nextDue = %v %v, want the deferred head's new due time", due, ok)
+	}
+	s.add(&task{offset: 4, key: "k", due: at(0)})
+	if s.heldTasks != 4 {
+		t.Errorf("held tasks %d after one more record of k, want 4", s.heldTasks)
+	}
+	// Deferred again: still one key.
+	if got := offsets(s.start(at(30))); !slices.Equal(got, []int64{0}) {
+		t.Fatalf("started %v at the new due time, want only the deferred head", got)
+	}
+	s.deferTask(tasks[0], at(60))
+	if s.heldKeys != 1 || s.heldTasks != 4 {
+		t.Errorf("deferred twice: held keys %d, tasks %d; want 1 and 4", s.heldKeys, s.heldTasks)
+	}
+	// Done at last: the key's next record starts, in offset order.
+	s.start(at(60))
+	s.finished(tasks[0], false)
+	if s.heldKeys != 0 || s.heldTasks != 0 {
+		t.Errorf("released: held keys %d, tasks %d; want 0", s.heldKeys, s.heldTasks)
+	}
+	if got := offsets(s.start(at(60))); !slices.Equal(got, []int64{1}) {
+		t.Errorf("after the held head, started %v, want k's next record", got)
+	}
+}

@@ -49,8 +49,10 @@ type Env struct {
 	Admin     *kadm.Client
 	Registry  *endpoints.Registry
 	Metrics   *Metrics
-	Prom      *prometheus.Registry
-	Logger    *slog.Logger
+	// Holds are the strict stage's held keys in this process.
+	Holds  *processors.Holds
+	Prom   *prometheus.Registry
+	Logger *slog.Logger
 }
 
 // Service is one `hookline serve` process: the embedded broker when no
@@ -182,6 +184,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := followHolds(bg, append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, secure...), set.Holds, env.Holds, s.log); err != nil {
+		return fmt.Errorf("follow held keys' releases in %s: %w", set.Holds, err)
+	}
 	for _, r := range runners {
 		f.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "hookline_stage_ready",
@@ -224,6 +229,9 @@ func (s *Service) Run(ctx context.Context) error {
 		RateLimit:         ingest.RateLimit{Rate: cfg.TokenRateLimit, Burst: cfg.TokenBurst},
 		LoopbackOnly:      openOnLoopback,
 		Destinations:      cfg.Destinations(),
+		Held: func(ctx context.Context) ([]processors.HeldKey, error) {
+			return ReadHolds(ctx, append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, secure...), set)
+		},
 	})
 	if err != nil {
 		return err
@@ -268,7 +276,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 	groups := make([]StageGroup, len(runners))
 	for i, r := range runners {
-		groups[i] = StageGroup{Stage: r.cfg.Name, Group: r.cfg.Group, Tier: i > 0}
+		groups[i] = StageGroup{Stage: r.cfg.Name, Group: r.cfg.Group, Tier: i > 0 && r.cfg.Name != processors.StageStrict}
 	}
 	wg.Add(1)
 	go func() {
@@ -372,10 +380,15 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 		txnSuffix += "." + strconv.FormatInt(time.Now().UnixNano(), 36)
 	}
 	var runners []*Runner
+	var eventsDelivery *processors.Delivery
 	for _, st := range stages {
+		park := ""
+		if st.index < 0 {
+			park = set.Park
+		}
 		d, err := processors.NewDelivery(processors.DeliveryConfig{
 			Stage: st.name, TierIndex: st.index, Tiers: tiers,
-			DLQTopic: set.DLQ, AttemptsTopic: set.Attempts,
+			DLQTopic: set.DLQ, AttemptsTopic: set.Attempts, ParkTopic: park,
 			MaxAttempts: cfg.Attempts(), Jitter: cfg.Jitter,
 			Endpoints: lookup, Disable: env.Registry.Disable,
 			Sender: sender, Breaker: breaker, Logger: s.log,
@@ -392,9 +405,24 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 		if next := st.index + 1; next < len(set.Tiers) {
 			outputs = append(outputs, set.Tiers[next].Topic)
 		}
+		if st.index < 0 {
+			eventsDelivery = d
+			outputs = append(outputs, set.Park)
+		}
 		var due func(*kgo.Record) (time.Time, bool)
 		if st.index >= 0 {
 			due = processors.DueOf
+		}
+		admit := protection.Admit
+		if st.index < 0 {
+			// A strict endpoint's lane only parks here: its requests are
+			// the strict stage's, and admitted there.
+			admit = func(lane string, now time.Time) (func(), time.Time, bool) {
+				if ep, ok := env.Registry.Get(lane); ok && ep.Strict() {
+					return nil, time.Time{}, true
+				}
+				return protection.Admit(lane, now)
+			}
 		}
 		r, err := NewRunner(RunnerConfig{
 			Name:             st.name,
@@ -406,7 +434,7 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 			Outputs:          outputs,
 			Due:              due,
 			Lanes:            d.Lanes,
-			Admit:            protection.Admit,
+			Admit:            admit,
 			Concurrency:      cfg.Concurrency,
 			MaxInFlight:      cfg.MaxInFlight,
 			MaxInFlightBytes: int64(cfg.MaxInFlightBytes),
@@ -418,7 +446,11 @@ func (s *Service) newRunners(env *Env) ([]*Runner, error) {
 		}
 		runners = append(runners, r)
 	}
-	return runners, nil
+	strict, err := s.newStrictRunner(env, eventsDelivery, protection.Admit, txnSuffix)
+	if err != nil {
+		return nil, err
+	}
+	return append(runners, strict), nil
 }
 
 // apiTokens converts the configured tokens (Validate has checked them).

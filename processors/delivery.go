@@ -44,6 +44,9 @@ type DeliveryConfig struct {
 	Tiers         []TierTarget
 	DLQTopic      string
 	AttemptsTopic string
+	// ParkTopic, in the events stage, is where strict endpoints' pairs go
+	// instead of an attempt (strict.go); "" attempts them.
+	ParkTopic string
 	// MaxAttempts caps the attempts per pair; default len(Tiers)+1.
 	MaxAttempts int
 	// Jitter spreads tier due times by ±Jitter of the delay, in [0,1); the
@@ -372,6 +375,9 @@ func (d *Delivery) skipToDLQ(r *kgo.Record, ev envelope.Event, endpointID string
 }
 
 func (d *Delivery) deliver(ctx context.Context, r *kgo.Record, ev envelope.Event, ep endpoints.Endpoint, prior RetryState) ([]*kgo.Record, error) {
+	if d.cfg.TierIndex < 0 && d.cfg.ParkTopic != "" && ep.Strict() {
+		return d.park(r, ep, prior), nil
+	}
 	start := d.cfg.Now()
 	a := d.newAttempt(r, ev, ep.ID, ep.Tenant, prior, start)
 

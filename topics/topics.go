@@ -43,6 +43,13 @@ type Set struct {
 	Endpoints string
 	// Audit records DLQ replays: who, when, what, how far (package dlq).
 	Audit string
+	// Park carries the events of strict endpoints (endpoints.OrderingStrict)
+	// to the strict stage, in the order they arrived; Holds is the durable
+	// state of the (endpoint, ordering key) pairs that stage holds, key
+	// "endpoint\x00ordering key", a tombstone releases one. Both are
+	// chain topics: the strict stage of partition p owns holds[p].
+	Park  string
+	Holds string
 	// Operational carries operational events; it has Partitions
 	// partitions, because a stage writes an event in the partition number
 	// of the record that caused it, in that record's transaction.
@@ -96,6 +103,8 @@ func New(prefix string, delays []time.Duration, scale float64, partitions int32,
 		Attempts:    prefix + "attempts",
 		Endpoints:   prefix + "endpoints",
 		Audit:       prefix + "audit",
+		Park:        prefix + "park",
+		Holds:       prefix + "holds",
 		Operational: prefix + "operational",
 		Partitions:  partitions,
 		Replication: replication,
@@ -111,15 +120,16 @@ func New(prefix string, delays []time.Duration, scale float64, partitions int32,
 	return s
 }
 
-// All returns the topics of delivery, its registry and its audit trail:
-// events, the tiers in order, dlq, attempts, endpoints and audit. Provisioned
-// returns them with the operational topic.
+// All returns the topics of delivery, its registry, its audit trail and
+// strict ordering: events, the tiers in order, dlq, attempts, endpoints,
+// audit, park and holds. Provisioned returns them with the operational
+// topic.
 func (s Set) All() []string {
 	all := []string{s.Events}
 	for _, t := range s.Tiers {
 		all = append(all, t.Topic)
 	}
-	return append(all, s.DLQ, s.Attempts, s.Endpoints, s.Audit)
+	return append(all, s.DLQ, s.Attempts, s.Endpoints, s.Audit, s.Park, s.Holds)
 }
 
 // Provisioned returns every topic Provision creates: All and the
@@ -192,6 +202,21 @@ func (s Set) specs() []spec {
 			partitions: 1,
 			configs:    map[string]*string{"cleanup.policy": ptr("compact")},
 		},
+		// Parked events wait at most the sum of the tier delays for the
+		// event that holds their key, plus a week of outage.
+		spec{
+			topic:      s.Park,
+			partitions: s.Partitions,
+			configs:    map[string]*string{"retention.ms": ms(s.parkRetention())},
+			chain:      true,
+		},
+		// The latest record per held pair is its state.
+		spec{
+			topic:      s.Holds,
+			partitions: s.Partitions,
+			configs:    map[string]*string{"cleanup.policy": ptr("compact")},
+			chain:      true,
+		},
 		// The replay audit trail is kept until an operator deletes it;
 		// one partition keeps a replay's records in order.
 		spec{
@@ -208,6 +233,14 @@ func (s Set) specs() []spec {
 			chain:      true,
 		},
 	)
+}
+
+func (s Set) parkRetention() time.Duration {
+	d := EventsRetention
+	for _, t := range s.Tiers {
+		d += t.Delay
+	}
+	return d
 }
 
 // ErrPartitionMismatch is wrapped by Provision's error when an existing

@@ -47,6 +47,7 @@ func TestNew(t *testing.T) {
 		"hookline.events",
 		"hookline.retry.30s", "hookline.retry.2m", "hookline.retry.10m", "hookline.retry.1h",
 		"hookline.dlq", "hookline.attempts", "hookline.endpoints", "hookline.audit",
+		"hookline.park", "hookline.holds",
 	}
 	if got := s.All(); !reflect.DeepEqual(got, wantAll) {
 		t.Errorf("All() = %q, want %q", got, wantAll)
@@ -66,7 +67,7 @@ func TestNew(t *testing.T) {
 			t.Errorf("TierIndex(%q) = %d, want %d", topic, got, want)
 		}
 	}
-	if got := New("x.", nil, 1, 1, 1).All(); !reflect.DeepEqual(got, []string{"x.events", "x.dlq", "x.attempts", "x.endpoints", "x.audit"}) {
+	if got := New("x.", nil, 1, 1, 1).All(); !reflect.DeepEqual(got, []string{"x.events", "x.dlq", "x.attempts", "x.endpoints", "x.audit", "x.park", "x.holds"}) {
 		t.Errorf("All() without tiers = %q", got)
 	}
 }

@@ -24,7 +24,7 @@ import (
 	"github.com/hookline/hookline/pipeline"
 )
 
-const dlqUsage = `Usage: hookline dlq <list|show|stats|replay|replays> [flags] [ARG]
+const dlqUsage = `Usage: hookline dlq <list|show|stats|replay|skip|replays|held> [flags] [ARG]
 
 Reads and re-drives the dead-letter topic directly through Kafka (--brokers,
 or the embedded broker of a running 'hookline serve' at --kafka-listen). It
@@ -45,9 +45,18 @@ end as of the start: it disturbs nothing and streams, however deep the DLQ.
              --operator NAME     who replays, for the audit trail (default $USER);
                                  self-declared, so with SASL the audit also
                                  records the Kafka user
-  replays  every replay from the audit trail: who, when, what, how many, outcome
+           A pair that holds its key at a strict endpoint (on_dead_letter hold)
+           is not sent anew: the key's release is, and the strict stage attempts
+           it again in its key's place; the rest of the key follows once it is
+           delivered.
+  skip     release the keys the matching pairs hold at strict endpoints
+           (on_dead_letter hold) without delivering them; the flags of replay
+           but --to; audited like a replay. Pairs that hold no key are skipped.
+  replays  every replay and skip from the audit trail: who, when, what, how many, outcome
+  held     the keys of strict endpoints held by an event that failed, since when,
+           its attempts and when it is tried next; --endpoint ID,... filters
 
-Filters of list, stats and replay (a comma-separated list matches any value):
+Filters of list, stats, replay and skip (a comma-separated list matches any value):
   --event-id ID,...     --endpoint ID,...     --tenant T,...
   --type T,... (order.* matches a prefix)     --error-class http_5xx,timeout,...
   --status 503,4xx,0 (0: no response)         --min-attempts N
@@ -118,9 +127,11 @@ func runDLQ(ctx context.Context, args []string) error {
 		count    = new(int)
 	)
 	switch sub {
-	case "list", "stats", "replay":
+	case "list", "stats", "replay", "skip":
 		ff.register(fs)
 	case "show", "replays":
+	case "held":
+		fs.StringVar(&ff.endpoints, "endpoint", "", "comma-separated endpoint `ids`")
 	case "generate":
 		// Hidden: fills the DLQ with synthetic records to measure the
 		// tooling on a deep DLQ. Never for a production cluster.
@@ -130,10 +141,14 @@ func runDLQ(ctx context.Context, args []string) error {
 		return fmt.Errorf("unknown dlq subcommand %q", sub)
 	}
 	switch sub {
-	case "list", "show", "stats", "replays":
+	case "list", "show", "stats", "replays", "held":
 		fs.BoolVar(asJSON, "json", false, "print JSON")
-	case "replay":
-		fs.StringVar(to, "to", "", "`target`: events (default) or retry (the first retry tier)")
+	case "replay", "skip":
+		if sub == "replay" {
+			fs.StringVar(to, "to", "", "`target`: events (default) or retry (the first retry tier)")
+		} else {
+			*to = string(dlq.TargetSkip)
+		}
 		fs.BoolVar(dryRun, "dry-run", false, "show what would be sent; send and record nothing")
 		fs.Float64Var(rate, "rate", 0, "at most `n` records per second (0: no limit)")
 		fs.StringVar(replayID, "replay-id", "", "replay `id`; an existing one resumes that replay (default: generated)")
@@ -154,13 +169,13 @@ func runDLQ(ctx context.Context, args []string) error {
 		return fmt.Errorf("dlq %s: unexpected argument %q (flags go before arguments)", sub, fs.Arg(0))
 	}
 	var filter dlq.Filter
-	if sub == "list" || sub == "stats" || sub == "replay" {
+	if sub == "list" || sub == "stats" || sub == "replay" || sub == "skip" {
 		if filter, err = ff.filter(time.Now()); err != nil {
 			return err
 		}
 	}
-	if sub == "replay" {
-		if *to != "" && *to != string(dlq.TargetEvents) && *to != string(dlq.TargetRetry) {
+	if sub == "replay" || sub == "skip" {
+		if sub == "replay" && *to != "" && *to != string(dlq.TargetEvents) && *to != string(dlq.TargetRetry) {
 			return fmt.Errorf("--to: want events or retry, got %q", *to)
 		}
 		if !(*rate >= 0) {
@@ -180,6 +195,9 @@ func runDLQ(ctx context.Context, args []string) error {
 	}
 	defer cl.Close()
 	seeds, _ := cl.OptValue(kgo.SeedBrokers).([]string)
+	if sub == "held" {
+		return printHeld(ctx, append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, secure...), set, splitComma(ff.endpoints), *asJSON)
+	}
 	dcfg := dlq.Config{Brokers: seeds, ClientOpts: secure, Topics: set, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if !cfg.Embedded() && cfg.SASLMechanism() != "" {
 		// The brokers checked this name; --operator is only declared.

@@ -28,6 +28,7 @@ secrets are encrypted in the topic with it.
 
   add     --url URL [--id ID] [--scheme v1|v1a] [--secret whsec_...|whsk_...] [--tenant T] [--event-types a,b.*] [--timeout 15s]
           [--header 'Name: value']... [--rate-limit N] [--max-in-flight-requests N] [--disable-after 120h]
+          [--ordering strict] [--on-dead-letter continue|hold]
           prints the endpoint with its secret in full, the only time it is shown;
           v1 signs with HMAC (whsec_), v1a with ed25519 (whsk_; receivers get the whpk_ public key)
   list    one line per endpoint, secrets masked
@@ -35,6 +36,7 @@ secrets are encrypted in the topic with it.
           [--client-cert FILE --client-key FILE]  a client certificate for an endpoint that requires mutual TLS
   update  ID [--url URL] [--tenant T] [--event-types ...] [--timeout D] [--enabled=true|false] [--add-secret whsec_...]
           [--header 'Name: value']... ('Name:' removes it) [--rate-limit N] [--max-in-flight-requests N] [--disable-after D]
+          [--ordering M] [--on-dead-letter W]
           --enabled=true re-enables an endpoint that was disabled (HTTP 410, disable_after)
           [--client-cert FILE --client-key FILE]  replaces the client certificate; --client-cert= --client-key= removes it
   rotate-secret ID [--overlap 24h] [--scheme v1|v1a] [--secret ...]
@@ -62,6 +64,8 @@ func runEndpoints(ctx context.Context, args []string) error {
 		overlap    = new(time.Duration)
 		clientCert = new(string)
 		clientKey  = new(string)
+		ordering   = new(string)
+		onDead     = new(string)
 		headers    = headerFlags{}
 		rateLimit  = new(int)
 		maxFlight  = new(int)
@@ -77,6 +81,8 @@ func runEndpoints(ctx context.Context, args []string) error {
 		fs.StringVar(tenant, "tenant", "", "`tenant` the endpoint belongs to (for fan-out events)")
 		fs.StringVar(eventTypes, "event-types", "", "comma-separated event `types` to receive; a trailing * matches a prefix; empty: all")
 		fs.DurationVar(timeout, "timeout", 0, "per-request `timeout` (default: the server's endpoint_timeout)")
+		fs.StringVar(ordering, "ordering", "", "`mode` best_effort (default) or strict: strict keeps each ordering key's events in order also across failures")
+		fs.StringVar(onDead, "on-dead-letter", "", "`what` a strict endpoint does with the events behind a dead-lettered one: continue (default), or hold until hookline dlq replay or skip")
 		fs.StringVar(clientCert, "client-cert", "", "PEM `file` of a client certificate (and chain) for an endpoint that requires mutual TLS; with --client-key")
 		fs.StringVar(clientKey, "client-key", "", "PEM `file` of the client certificate's private key, encrypted at rest with secret_key")
 		fs.Var(headers, "header", "custom `header` 'Name: value' sent with every delivery; repeatable; webhook-*, content-type, content-length and host are refused")
@@ -172,7 +178,8 @@ func runEndpoints(ctx context.Context, args []string) error {
 		}
 		e := endpoints.Endpoint{ID: *id, URL: *url, Tenant: *tenant, Enabled: true, TimeoutMS: int(*timeout / time.Millisecond),
 			ClientCertPEM: certPEM, ClientKeyPEM: keyPEM,
-			RateLimit: *rateLimit, MaxInFlight: *maxFlight, DisableAfter: *disableAft}
+			RateLimit: *rateLimit, MaxInFlight: *maxFlight, DisableAfter: *disableAft,
+			Ordering: *ordering, OnDeadLetter: *onDead}
 		for name, value := range headers {
 			if value != "" {
 				if e.Headers == nil {
@@ -235,6 +242,12 @@ func runEndpoints(ctx context.Context, args []string) error {
 			}
 			if set("timeout") {
 				e.TimeoutMS = int(*timeout / time.Millisecond)
+			}
+			if set("ordering") {
+				e.Ordering = *ordering
+			}
+			if set("on-dead-letter") {
+				e.OnDeadLetter = *onDead
 			}
 			if set("enabled") {
 				e.Enabled = *enabled
