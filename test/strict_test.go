@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookline/hookline/endpoints"
+	"github.com/hookline/hookline/internal/testreport"
 	"github.com/hookline/hookline/processors"
 )
 
@@ -417,4 +419,113 @@ func TestStrictHoldIsReleasedByDLQReplayOrSkip(t *testing.T) {
 	waitFor(t, 10*time.Second, "no key held", func() bool {
 		return strings.TrimSpace(h.hookline(t, "dlq", "held", "--json")) == ""
 	})
+}
+
+// Thousands of strict keys held at once: what waits in memory is bounded by
+// the stage's read-ahead window (max_in_flight records per partition),
+// whatever the number of held keys and of events behind them; the rest
+// waits in Kafka. Released, every event goes out, each key in order.
+func TestStrictHeldKeysWaitInKafkaNotInMemory(t *testing.T) {
+	const (
+		keys   = 2000
+		perKey = 3
+		window = 300
+	)
+	cfg := testConfig(t)
+	cfg.Partitions = 1
+	cfg.MaxInFlight = window
+	// Tiers of 0.6 s, 2.4 s, 12 s, 72 s: the held events are still held
+	// (not dead-lettered) when the receiver recovers.
+	cfg.TierScale = 0.02
+	h := start(t, cfg)
+	var released atomic.Bool
+	sr := newStrictReceiver(t, func(id string, _ int) bool {
+		return strings.HasSuffix(id, "-1") && !released.Load()
+	}, func(string) bool { return false })
+	e := endpoints.Endpoint{ID: "strict", URL: sr.url, Secrets: []string{sr.secret}, Enabled: true, TimeoutMS: 2000, Ordering: endpoints.OrderingStrict}
+	if err := h.env.Registry.Put(t.Context(), e); err != nil {
+		t.Fatal(err)
+	}
+	// Eight senders, each with its own keys: a key's events are sent in
+	// order, one after another.
+	var all []string
+	for n := 1; n <= perKey; n++ {
+		for k := range keys {
+			all = append(all, fmt.Sprintf("k%04d-%d", k, n))
+		}
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for n := 1; n <= perKey; n++ {
+				for k := g; k < keys; k += 8 {
+					h.send(fmt.Sprintf("k%04d-%d", k, n), "strict", fmt.Sprintf("k%04d", k), n)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	gauge := func(m, name string) int {
+		for _, line := range strings.Split(m, "\n") {
+			if v, ok := strings.CutPrefix(line, name+`{stage="strict"} `); ok {
+				var n int
+				fmt.Sscan(v, &n)
+				return n
+			}
+		}
+		return -1
+	}
+	metrics := func() string {
+		resp, err := http.Get("http://" + h.svc.MetricsAddr() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	// Hold until the window is full of held keys' events, then for two
+	// more seconds. Fetching pauses once the window holds max_in_flight
+	// records, and the poll under way when it fills can bring up to
+	// 2 × max_in_flight more: no more than 3 × max_in_flight is ever held,
+	// however many keys are held and events wait behind them.
+	var mostKeys, mostEvents int
+	sample := func() {
+		m := metrics()
+		mostKeys, mostEvents = max(mostKeys, gauge(m, "hookline_held_keys")), max(mostEvents, gauge(m, "hookline_held_events"))
+	}
+	waitFor(t, 60*time.Second, "the window to fill with held keys", func() bool {
+		sample()
+		return mostEvents >= window
+	})
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		sample()
+	}
+	delivered := len(sr.delivered("k"))
+	t.Logf("held at most %d keys and %d events in memory, %d events delivered, %d waiting in Kafka",
+		mostKeys, mostEvents, delivered, len(all)-delivered-mostEvents)
+	if mostEvents > 3*window {
+		t.Errorf("%d held events in memory, more than 3 × the window of %d", mostEvents, window)
+	}
+	if delivered+mostEvents >= len(all) {
+		t.Errorf("%d delivered and %d held of %d: nothing waited in Kafka", delivered, mostEvents, len(all))
+	}
+	released.Store(true)
+	waitFor(t, 3*time.Minute, "every event delivered", func() bool { return sr.deliveredAll(all...) })
+	sr.mu.Lock()
+	early, order := sr.early, slices.Clone(sr.okAt)
+	sr.mu.Unlock()
+	if len(early) > 0 {
+		t.Errorf("%d events were attempted before the first of their key, e.g. %v", len(early), early[:min(5, len(early))])
+	}
+	next := make(map[string]int)
+	for _, id := range order {
+		key, n, _ := strings.Cut(id, "-")
+		if want := fmt.Sprint(next[key] + 1); n != want {
+			t.Fatalf("key %s: event %s delivered when %s was next", key, id, want)
+		}
+		next[key]++
+	}
+	testreport.Figures(t, "strict: %d keys x %d events, window %d: held at most %d keys and %d events in memory, all %d delivered in key order",
+		keys, perKey, window, mostKeys, mostEvents, len(all))
 }
