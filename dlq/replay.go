@@ -203,6 +203,15 @@ func (c *Client) Replay(ctx context.Context, o ReplayOptions) (ReplayResult, err
 			kgo.TransactionTimeout(time.Minute),
 			kgo.RecordPartitioner(kgo.ManualPartitioner()),
 			kgo.ProducerLinger(5*time.Millisecond),
+			// One produce request in flight per broker. Kafka before
+			// 4.5 accepts any first sequence on a partition never
+			// written to: with two requests in flight, a retried
+			// first one (seen in CI on the audit topic's first write,
+			// on Kafka 4.1.1) is refused for good as
+			// OUT_OF_ORDER_SEQUENCE_NUMBER once the second is in
+			// (KAFKA-15591). A replay is paced, and loses nothing by
+			// waiting for each request.
+			kgo.MaxProduceRequestsInflightPerBroker(1),
 		)...)
 		if err != nil {
 			return res, fmt.Errorf("replay %s: create producer: %w", o.ID, err)
