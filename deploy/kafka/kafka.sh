@@ -26,7 +26,10 @@ set -euo pipefail
 
 KAFKA_VERSION=${HOOKLINE_KAFKA_VERSION:-4.1.1}
 HOME_DIR=${HOOKLINE_KAFKA_HOME:-$HOME/.cache/hookline-kafka}
-HEAP=${HOOKLINE_KAFKA_HEAP:-512m}
+# Heap of each node (HOOKLINE_KAFKA_HEAP). Every test creates its own topics,
+# and a broker that keeps its data dir across runs holds them all: 512m ran
+# out (java.lang.OutOfMemoryError) at about 13,000 partitions here.
+HEAP=${HOOKLINE_KAFKA_HEAP:-1g}
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LIBS=$HOME_DIR/libs-$KAFKA_VERSION
 
