@@ -182,15 +182,7 @@ func TestStrictEndpointHoldsAFailingKeyAndLetsOthersFlow(t *testing.T) {
 		held = body.Held
 		return len(held) == 1 && held[0].OrderingKey == "K" && held[0].EventID == "K-1" && held[0].Attempts >= 1 && !held[0].Since.IsZero()
 	})
-	metrics := func() string {
-		resp, err := http.Get("http://" + h.svc.MetricsAddr() + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
+	metrics := h.metricsText
 	waitFor(t, 10*time.Second, "hookline_held_keys 1 and hookline_held_events 20", func() bool {
 		m := metrics()
 		return strings.Contains(m, `hookline_held_keys{stage="strict"} 1`+"\n") && strings.Contains(m, `hookline_held_events{stage="strict"} 20`+"\n")
@@ -475,15 +467,7 @@ func TestStrictHeldKeysWaitInKafkaNotInMemory(t *testing.T) {
 		}
 		return -1
 	}
-	metrics := func() string {
-		resp, err := http.Get("http://" + h.svc.MetricsAddr() + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
+	metrics := h.metricsText
 	// Hold until the window is full of held keys' events, then for two
 	// more seconds. Fetching pauses once the window holds max_in_flight
 	// records, and the poll under way when it fills can bring up to
@@ -528,4 +512,16 @@ func TestStrictHeldKeysWaitInKafkaNotInMemory(t *testing.T) {
 	}
 	testreport.Figures(t, "strict: %d keys x %d events, window %d: held at most %d keys and %d events in memory, all %d delivered in key order",
 		keys, perKey, window, mostKeys, mostEvents, len(all))
+}
+
+// metricsText is what the service's /metrics says now.
+func (h *harness) metricsText() string {
+	h.t.Helper()
+	resp, err := http.Get("http://" + h.svc.MetricsAddr() + "/metrics")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
