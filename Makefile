@@ -72,10 +72,10 @@ rules:
 ## fuzz: each fuzz target for its count of inputs (about 10 s; FUZZTIME=60s or more when hunting);
 ## a crasher fails the run and is kept in testdata/fuzz as a seed
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzIngestJSON$$' -fuzztime=$(call fuzzfor,15000x) ./ingest/
-	$(GO) test -run='^$$' -fuzz='^FuzzAdminAPI$$' -fuzztime=$(call fuzzfor,15000x) ./ingest/
+	$(GO) test -run='^$$' -fuzz='^FuzzIngestJSON$$' -fuzztime=$(call fuzzfor,15000x) ./internal/ingest/
+	$(GO) test -run='^$$' -fuzz='^FuzzAdminAPI$$' -fuzztime=$(call fuzzfor,15000x) ./internal/ingest/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(call fuzzfor,300000x) ./envelope/
-	$(GO) test -run='^$$' -fuzz='^FuzzParseRetryState$$' -fuzztime=$(call fuzzfor,100000x) ./processors/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseRetryState$$' -fuzztime=$(call fuzzfor,100000x) ./internal/processors/
 	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(call fuzzfor,200000x) ./signature/
 
 ## services: ClickHouse and PostgreSQL (Debian's packages, via apt-get), a

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookline/hookline/analytics"
+	"github.com/hookline/hookline/internal/analytics"
+	"github.com/hookline/hookline/internal/processors"
 	"github.com/hookline/hookline/internal/testenv"
-	"github.com/hookline/hookline/processors"
 )
 
 // After a run with healthy, flaky and dead endpoints, ClickHouse holds one

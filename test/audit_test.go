@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookline/hookline/dlq"
+	"github.com/hookline/hookline/internal/dlq"
 )
 
 // A replay's audit trail records, beside the operator's self-declared

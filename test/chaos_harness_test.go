@@ -22,11 +22,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookline/hookline/config"
 	"github.com/hookline/hookline/envelope"
-	"github.com/hookline/hookline/pipeline"
-	"github.com/hookline/hookline/processors"
-	"github.com/hookline/hookline/topics"
+	"github.com/hookline/hookline/internal/config"
+	"github.com/hookline/hookline/internal/pipeline"
+	"github.com/hookline/hookline/internal/processors"
+	"github.com/hookline/hookline/internal/topics"
 )
 
 // This file holds what the failure tests share: `hookline serve` processes

@@ -9,7 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookline/hookline/processors"
+	"github.com/hookline/hookline/internal/processors"
 )
 
 func TestHealthyEndpointReceivesEveryEventExactlyOnce(t *testing.T) {

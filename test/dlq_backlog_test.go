@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookline/hookline/dlq"
+	"github.com/hookline/hookline/internal/dlq"
 )
 
 // backlogCounts reads a fresh backlog of the DLQ, as a restarted process

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookline/hookline/dlq"
-	"github.com/hookline/hookline/endpoints"
-	"github.com/hookline/hookline/processors"
+	"github.com/hookline/hookline/internal/dlq"
+	"github.com/hookline/hookline/internal/endpoints"
+	"github.com/hookline/hookline/internal/processors"
 )
 
 // dlqHarness starts a pipeline that dead-letters after two attempts, so a

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookline/hookline/endpoints"
+	"github.com/hookline/hookline/internal/endpoints"
 )
 
 // sendToTenant posts an event to every subscriber of tenant, ordered by the

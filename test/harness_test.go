@@ -24,11 +24,11 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookline/hookline/analytics"
-	"github.com/hookline/hookline/config"
-	"github.com/hookline/hookline/endpoints"
-	"github.com/hookline/hookline/pipeline"
-	"github.com/hookline/hookline/processors"
+	"github.com/hookline/hookline/internal/analytics"
+	"github.com/hookline/hookline/internal/config"
+	"github.com/hookline/hookline/internal/endpoints"
+	"github.com/hookline/hookline/internal/pipeline"
+	"github.com/hookline/hookline/internal/processors"
 )
 
 // TestMain turns on allow_private_destinations for every `hookline serve`

@@ -11,9 +11,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookline/hookline/endpoints"
+	"github.com/hookline/hookline/internal/endpoints"
+	"github.com/hookline/hookline/internal/processors"
 	"github.com/hookline/hookline/internal/testreport"
-	"github.com/hookline/hookline/processors"
 )
 
 // hostile is a receiver that misbehaves as its handler says and counts the

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hookline/hookline/config"
+	"github.com/hookline/hookline/internal/config"
 )
 
 // serve on loopback answers only requests for a loopback name, on the API

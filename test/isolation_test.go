@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookline/hookline/envelope"
-	"github.com/hookline/hookline/processors"
+	"github.com/hookline/hookline/internal/processors"
 )
 
 func eventRecord(t testing.TB, h *harness, id, endpointID, key string, n int) *kgo.Record {

@@ -12,9 +12,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookline/hookline/dlq"
-	"github.com/hookline/hookline/endpoints"
-	"github.com/hookline/hookline/operational"
+	"github.com/hookline/hookline/internal/dlq"
+	"github.com/hookline/hookline/internal/endpoints"
+	"github.com/hookline/hookline/internal/operational"
 )
 
 // operationalEvents reads the operational topic until cond holds for what

@@ -13,7 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookline/hookline/dlq"
+	"github.com/hookline/hookline/internal/dlq"
 )
 
 // payloads are producer payloads that a JSON re-encoder would change:

@@ -14,8 +14,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookline/hookline/endpoints"
-	"github.com/hookline/hookline/processors"
+	"github.com/hookline/hookline/internal/endpoints"
+	"github.com/hookline/hookline/internal/processors"
 )
 
 // An endpoint with rate_limit 20 never gets more than 20 + burst requests in

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookline/hookline/internal/processors"
 	"github.com/hookline/hookline/internal/testreport"
-	"github.com/hookline/hookline/processors"
 )
 
 var (

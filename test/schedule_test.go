@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/envelope"
-	"github.com/hookline/hookline/processors"
+	"github.com/hookline/hookline/internal/processors"
 )
 
 // The case of issue 11: on one partition, endpoint A answers 429 with

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookline/hookline/endpoints"
-	"github.com/hookline/hookline/processors"
+	"github.com/hookline/hookline/internal/endpoints"
+	"github.com/hookline/hookline/internal/processors"
 )
 
 // With the default configuration the SSRF guard refuses a receiver on

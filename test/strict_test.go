@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookline/hookline/endpoints"
+	"github.com/hookline/hookline/internal/endpoints"
+	"github.com/hookline/hookline/internal/processors"
 	"github.com/hookline/hookline/internal/testreport"
-	"github.com/hookline/hookline/processors"
 )
 
 // strictReceiver answers like a strict endpoint's receiver in the

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookline/hookline/config"
-	"github.com/hookline/hookline/endpoints"
+	"github.com/hookline/hookline/internal/config"
+	"github.com/hookline/hookline/internal/endpoints"
 )
 
 // tenantHarness runs a pipeline whose API has one token per tenant, acme

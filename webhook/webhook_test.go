@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookline/hookline/endpoints"
-	"github.com/hookline/hookline/processors"
+	"github.com/hookline/hookline/internal/endpoints"
+	"github.com/hookline/hookline/internal/processors"
 	"github.com/hookline/hookline/signature"
 )
 

@@ -20,10 +20,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookline/hookline/config"
-	"github.com/hookline/hookline/endpoints"
 	"github.com/hookline/hookline/envelope"
-	"github.com/hookline/hookline/processors"
+	"github.com/hookline/hookline/internal/config"
+	"github.com/hookline/hookline/internal/endpoints"
+	"github.com/hookline/hookline/internal/processors"
 )
 
 // BenchResult is what `hookline bench --json` prints.

@@ -17,11 +17,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookline/hookline/config"
-	"github.com/hookline/hookline/endpoints"
 	"github.com/hookline/hookline/envelope"
-	"github.com/hookline/hookline/processors"
-	"github.com/hookline/hookline/topics"
+	"github.com/hookline/hookline/internal/config"
+	"github.com/hookline/hookline/internal/endpoints"
+	"github.com/hookline/hookline/internal/processors"
+	"github.com/hookline/hookline/internal/topics"
 )
 
 // TiersResult is what `hookline bench --scenario tiers --json` prints.

@@ -21,10 +21,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookline/hookline/analytics"
-	"github.com/hookline/hookline/config"
-	"github.com/hookline/hookline/pipeline"
-	"github.com/hookline/hookline/processors"
+	"github.com/hookline/hookline/internal/analytics"
+	"github.com/hookline/hookline/internal/config"
+	"github.com/hookline/hookline/internal/pipeline"
+	"github.com/hookline/hookline/internal/processors"
 	"github.com/hookline/hookline/signature"
 )
 

@@ -12,10 +12,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookline/hookline/config"
-	"github.com/hookline/hookline/endpoints"
-	"github.com/hookline/hookline/pipeline"
-	"github.com/hookline/hookline/topics"
+	"github.com/hookline/hookline/internal/config"
+	"github.com/hookline/hookline/internal/endpoints"
+	"github.com/hookline/hookline/internal/pipeline"
+	"github.com/hookline/hookline/internal/topics"
 )
 
 // A full demo run, logging at debug level, writes no signing secret to its

@@ -17,11 +17,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookline/hookline/analytics"
-	"github.com/hookline/hookline/config"
-	"github.com/hookline/hookline/dlq"
-	"github.com/hookline/hookline/endpoints"
-	"github.com/hookline/hookline/pipeline"
+	"github.com/hookline/hookline/internal/analytics"
+	"github.com/hookline/hookline/internal/config"
+	"github.com/hookline/hookline/internal/dlq"
+	"github.com/hookline/hookline/internal/endpoints"
+	"github.com/hookline/hookline/internal/pipeline"
 )
 
 const dlqUsage = `Usage: hookline dlq <list|show|stats|replay|skip|replays|held> [flags] [ARG]

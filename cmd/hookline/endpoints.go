@@ -13,9 +13,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/hookline/hookline/config"
-	"github.com/hookline/hookline/endpoints"
-	"github.com/hookline/hookline/pipeline"
+	"github.com/hookline/hookline/internal/config"
+	"github.com/hookline/hookline/internal/endpoints"
+	"github.com/hookline/hookline/internal/pipeline"
 	"github.com/hookline/hookline/signature"
 )
 

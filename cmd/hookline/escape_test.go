@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookline/hookline/dlq"
-	"github.com/hookline/hookline/endpoints"
+	"github.com/hookline/hookline/internal/dlq"
+	"github.com/hookline/hookline/internal/endpoints"
 )
 
 func TestPrintable(t *testing.T) {

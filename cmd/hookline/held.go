@@ -11,9 +11,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookline/hookline/pipeline"
-	"github.com/hookline/hookline/processors"
-	"github.com/hookline/hookline/topics"
+	"github.com/hookline/hookline/internal/pipeline"
+	"github.com/hookline/hookline/internal/processors"
+	"github.com/hookline/hookline/internal/topics"
 )
 
 // heldView is one held key as `hookline dlq held --json` prints it.

@@ -6,9 +6,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookline/hookline/config"
-	"github.com/hookline/hookline/pipeline"
-	"github.com/hookline/hookline/topics"
+	"github.com/hookline/hookline/internal/config"
+	"github.com/hookline/hookline/internal/pipeline"
+	"github.com/hookline/hookline/internal/topics"
 )
 
 // connect opens a client to the configured cluster: --brokers, or, when none

@@ -7,9 +7,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/hookline/hookline/analytics"
-	"github.com/hookline/hookline/config"
-	"github.com/hookline/hookline/pipeline"
+	"github.com/hookline/hookline/internal/analytics"
+	"github.com/hookline/hookline/internal/config"
+	"github.com/hookline/hookline/internal/pipeline"
 )
 
 // localDefaults are the defaults of a command that runs a pipeline of its

@@ -13,9 +13,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/hookline/hookline/analytics"
-	"github.com/hookline/hookline/config"
-	"github.com/hookline/hookline/outbox"
+	"github.com/hookline/hookline/internal/analytics"
+	"github.com/hookline/hookline/internal/config"
+	"github.com/hookline/hookline/internal/outbox"
 )
 
 // defaultClickHouseAddr is the --clickhouse default: $HOOKLINE_CLICKHOUSE,

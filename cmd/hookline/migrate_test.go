@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookline/hookline/analytics"
+	"github.com/hookline/hookline/internal/analytics"
 	"github.com/hookline/hookline/internal/testenv"
 )
 

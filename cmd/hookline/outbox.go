@@ -13,10 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookline/hookline/config"
-	"github.com/hookline/hookline/outbox"
-	"github.com/hookline/hookline/pipeline"
-	"github.com/hookline/hookline/topics"
+	"github.com/hookline/hookline/internal/config"
+	"github.com/hookline/hookline/internal/outbox"
+	"github.com/hookline/hookline/internal/pipeline"
+	"github.com/hookline/hookline/internal/topics"
 )
 
 // runOutbox runs the outbox relay alone, beside a serve elsewhere.

@@ -10,9 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/hookline/hookline/analytics"
-	"github.com/hookline/hookline/config"
-	"github.com/hookline/hookline/pipeline"
+	"github.com/hookline/hookline/internal/analytics"
+	"github.com/hookline/hookline/internal/config"
+	"github.com/hookline/hookline/internal/pipeline"
 )
 
 func runServe(ctx context.Context, args []string) error {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/hookline/hookline/analytics"
+	"github.com/hookline/hookline/internal/analytics"
 )
 
 // runStats runs queries of the analyst pack and prints their results.

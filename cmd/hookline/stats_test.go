@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookline/hookline/analytics"
+	"github.com/hookline/hookline/internal/analytics"
+	"github.com/hookline/hookline/internal/processors"
 	"github.com/hookline/hookline/internal/testenv"
-	"github.com/hookline/hookline/processors"
 )
 
 // stats --event shows every attempt of that event per endpoint, as text and

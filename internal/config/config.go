@@ -1,0 +1,575 @@
+// Package config owns hookline's settings: one Config struct that command-line
+// flags, HOOKLINE_* environment variables and a YAML file all map to, the
+// defaults, and the validation that rejects nonsense before anything starts.
+//
+// Precedence is flags > environment > file > defaults. Every setting has one
+// name used everywhere: the YAML key (max_attempts), the flag with dashes
+// (--max-attempts) and the environment variable in upper case with the
+// HOOKLINE_ prefix (HOOKLINE_MAX_ATTEMPTS).
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/hookline/hookline/internal/ingest"
+	"github.com/hookline/hookline/internal/outbox"
+	"github.com/hookline/hookline/internal/processors"
+	"github.com/hookline/hookline/signature"
+)
+
+// Config is every setting of hookline.
+type Config struct {
+	// Brokers are the seed brokers of an external Kafka cluster. Empty means
+	// start the embedded single-node development broker.
+	Brokers []string `yaml:"brokers"`
+	// KafkaListen is the embedded broker's listen address.
+	KafkaListen string `yaml:"kafka_listen"`
+	// DataDir holds the embedded broker's log and any other local state.
+	DataDir string `yaml:"data_dir"`
+
+	// KafkaTLS connects to Brokers over TLS, verifying their certificates
+	// against the system roots or KafkaTLSCAFile.
+	KafkaTLS bool `yaml:"kafka_tls"`
+	// KafkaTLSCAFile is a PEM file of the CA certificates that sign the
+	// brokers' certificates; empty means the system roots.
+	KafkaTLSCAFile string `yaml:"kafka_tls_ca_file"`
+	// KafkaTLSCertFile and KafkaTLSKeyFile are the PEM client certificate
+	// and key presented to brokers that require one (mTLS).
+	KafkaTLSCertFile string `yaml:"kafka_tls_cert_file"`
+	KafkaTLSKeyFile  string `yaml:"kafka_tls_key_file"`
+	// KafkaTLSServerName is the name the brokers' certificates must carry;
+	// empty means each broker's host as dialed.
+	KafkaTLSServerName string `yaml:"kafka_tls_server_name"`
+	// KafkaTLSInsecureSkipVerify accepts any broker certificate. Anyone on
+	// the network path can then impersonate the cluster; testing only.
+	KafkaTLSInsecureSkipVerify bool `yaml:"kafka_tls_insecure_skip_verify"`
+	// KafkaSASLMechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty
+	// means no SASL authentication.
+	KafkaSASLMechanism string `yaml:"kafka_sasl_mechanism"`
+	// KafkaSASLUsername and KafkaSASLPassword are the SASL credentials.
+	// Prefer the environment (HOOKLINE_KAFKA_SASL_PASSWORD) for the
+	// password; it is never logged.
+	KafkaSASLUsername string `yaml:"kafka_sasl_username"`
+	KafkaSASLPassword string `yaml:"kafka_sasl_password"`
+
+	// TopicPrefix is prepended to every topic name.
+	TopicPrefix string `yaml:"topic_prefix"`
+	// Partitions is the partition count of events, the retry tiers, the DLQ
+	// and attempts: they must match so a record keeps its partition number.
+	Partitions int `yaml:"partitions"`
+	// ReplicationFactor of created topics; -1 is the broker's default.
+	ReplicationFactor int `yaml:"replication_factor"`
+
+	// Tiers are the retry tier delays, in order. They also name the tier
+	// topics, so changing them creates new topics.
+	Tiers []time.Duration `yaml:"tiers"`
+	// TierScale multiplies every tier delay without renaming the topics
+	// (0.01 makes a demo's retries a hundred times faster).
+	TierScale float64 `yaml:"tier_scale"`
+	// MaxAttempts is the number of delivery attempts before the DLQ; 0 means
+	// one per tier plus the first.
+	MaxAttempts int `yaml:"max_attempts"`
+	// Jitter is the fraction of a tier delay added at random (0..0.5).
+	Jitter float64 `yaml:"jitter"`
+
+	// Listen is the ingest and admin HTTP API address.
+	Listen string `yaml:"listen"`
+	// MetricsListen is the Prometheus metrics address.
+	MetricsListen string `yaml:"metrics_listen"`
+	// HTTPReadHeaderTimeout, HTTPReadTimeout, HTTPWriteTimeout and
+	// HTTPIdleTimeout bound every HTTP listener (the API and metrics): the
+	// time to send a request's headers, the whole request, the request
+	// from its headers to the end of the answer, and an idle keep-alive.
+	HTTPReadHeaderTimeout time.Duration `yaml:"http_read_header_timeout"`
+	HTTPReadTimeout       time.Duration `yaml:"http_read_timeout"`
+	HTTPWriteTimeout      time.Duration `yaml:"http_write_timeout"`
+	HTTPIdleTimeout       time.Duration `yaml:"http_idle_timeout"`
+	// HTTPMaxConnections is how many connections each HTTP listener serves
+	// at once.
+	HTTPMaxConnections int `yaml:"http_max_connections"`
+	// MaxPayloadBytes bounds an event payload accepted by ingest.
+	MaxPayloadBytes int `yaml:"max_payload_bytes"`
+	// IdempotencyWindow is how long an ingest idempotency key is remembered.
+	IdempotencyWindow time.Duration `yaml:"idempotency_window"`
+
+	// EndpointTimeout is the per-request timeout for endpoints that set none.
+	EndpointTimeout time.Duration `yaml:"endpoint_timeout"`
+	// Concurrency is the number of concurrent deliveries per partition
+	// (records of different keys).
+	Concurrency int `yaml:"concurrency"`
+	// MaxInFlight is the number of records held per partition (its
+	// read-ahead window: delivering, waiting until due, or waiting for their
+	// commit) before fetching pauses.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// MaxInFlightBytes bounds the bytes held per partition the same way.
+	MaxInFlightBytes int `yaml:"max_in_flight_bytes"`
+	// BreakerThreshold is the consecutive failures that open an endpoint's
+	// circuit breaker.
+	BreakerThreshold int `yaml:"breaker_threshold"`
+	// BreakerCooldown is how long an open breaker waits before a trial.
+	BreakerCooldown time.Duration `yaml:"breaker_cooldown"`
+	// EndpointDisableAfter is how long an endpoint that sets no
+	// disable_after may fail without a success before it is disabled; 0
+	// never.
+	EndpointDisableAfter time.Duration `yaml:"endpoint_disable_after"`
+	// FailingAfter is how many failed requests in a row to an endpoint
+	// emit endpoint.failing, unless its breaker opened first; 0: only the
+	// breaker.
+	FailingAfter int `yaml:"failing_after"`
+	// OperatorWebhook is the URL operational events are POSTed to, signed
+	// with OperatorWebhookSecret; empty: they stay in the operational
+	// topic.
+	OperatorWebhook       string `yaml:"operator_webhook"`
+	OperatorWebhookSecret string `yaml:"operator_webhook_secret"`
+	// ShutdownGrace bounds a graceful shutdown.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// MetricsEndpointLabels bounds the endpoint label of the per-endpoint
+	// metrics: the first N endpoints a process delivers to get their own
+	// series, every later one counts under endpoint="_other". 0 turns the
+	// label off: every endpoint counts under "_other" (docs/metrics.md).
+	MetricsEndpointLabels int `yaml:"metrics_endpoint_labels"`
+	// InstanceID identifies this process, in transactional ids among others.
+	InstanceID string `yaml:"instance_id"`
+
+	// ClickHouse is the native-protocol address of ClickHouse; empty
+	// disables the attempt sink.
+	ClickHouse string `yaml:"clickhouse"`
+	// ClickHouseDatabase is the database holding the attempts tables.
+	ClickHouseDatabase string `yaml:"clickhouse_database"`
+	// ClickHouseUsername and ClickHousePassword authenticate to ClickHouse.
+	// Prefer the environment (HOOKLINE_CLICKHOUSE_PASSWORD) for the
+	// password; it is never logged.
+	ClickHouseUsername string `yaml:"clickhouse_username"`
+	ClickHousePassword string `yaml:"clickhouse_password"`
+	// ClickHouseTLS connects to ClickHouse over TLS (its secure native
+	// port, usually 9440), verifying its certificate against the system
+	// roots or ClickHouseTLSCAFile.
+	ClickHouseTLS bool `yaml:"clickhouse_tls"`
+	// ClickHouseTLSCAFile is a PEM file of the CA certificates that sign
+	// ClickHouse's certificate; empty means the system roots.
+	ClickHouseTLSCAFile string `yaml:"clickhouse_tls_ca_file"`
+	// ClickHouseTLSInsecureSkipVerify accepts any ClickHouse certificate;
+	// testing only.
+	ClickHouseTLSInsecureSkipVerify bool `yaml:"clickhouse_tls_insecure_skip_verify"`
+	// AnalyticsRetention is how long attempt rows (and rejected records)
+	// are kept, in whole days: a TTL on current ClickHouse servers, monthly
+	// partitions dropped by `hookline migrate --prune` and serve on 18.x.
+	AnalyticsRetention time.Duration `yaml:"analytics_retention"`
+	// AnalyticsRollupRetention is the same for the per-minute rollup.
+	AnalyticsRollupRetention time.Duration `yaml:"analytics_rollup_retention"`
+
+	// OutboxPostgres is the PostgreSQL DSN of a producer's database whose
+	// outbox table serve relays to the events topic; empty runs no relay
+	// (docs/outbox.md). It may hold a password: prefer the environment.
+	OutboxPostgres string `yaml:"outbox_postgres"`
+	// OutboxTable is the outbox table's name.
+	OutboxTable string `yaml:"outbox_table"`
+	// OutboxBatch is the most rows the relay publishes in one transaction.
+	OutboxBatch int `yaml:"outbox_batch"`
+	// OutboxPoll is how long the relay waits after a poll that found fewer
+	// than OutboxBatch rows.
+	OutboxPoll time.Duration `yaml:"outbox_poll"`
+
+	// AllowPrivateDestinations lets deliveries reach loopback, private,
+	// link-local and other special addresses. For local development only:
+	// with it, anyone who can register an endpoint can make hookline POST
+	// into its own network (cloud metadata at 169.254.169.254 included).
+	AllowPrivateDestinations bool `yaml:"allow_private_destinations"`
+	// AllowDestinations are CIDRs that deliveries may reach although the
+	// SSRF guard refuses them otherwise (an internal receiver's subnet).
+	AllowDestinations []string `yaml:"allow_destinations"`
+
+	// SecretKey encrypts endpoint signing secrets in the endpoints topic:
+	// the standard base64 of 32 random bytes. Several comma-separated keys
+	// rotate it: the first encrypts, every one decrypts. Prefer the
+	// environment (HOOKLINE_SECRET_KEY) or SecretKeyFile to a flag.
+	SecretKey string `yaml:"secret_key"`
+	// SecretKeyFile holds the key(s) of SecretKey instead, one per line.
+	SecretKeyFile string `yaml:"secret_key_file"`
+
+	// Tokens are the bearer tokens of the ingest and admin API, stored as
+	// SHA-256 hashes. None configured: the API is open (a startup warning
+	// says so).
+	Tokens []Token `yaml:"tokens"`
+	// TokenRateLimit is the requests per second each token may make; 0 is
+	// unlimited.
+	TokenRateLimit float64 `yaml:"token_rate_limit"`
+	// TokenBurst is how many requests a token may make at once above its
+	// rate.
+	TokenBurst int `yaml:"token_burst"`
+	// InsecureNoAuth lets the API listen on a non-loopback address with no
+	// tokens configured, open to whoever can reach it. Without it, that
+	// configuration is refused.
+	InsecureNoAuth bool `yaml:"insecure_no_auth"`
+
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// LogFormat is text or json.
+	LogFormat string `yaml:"log_format"`
+}
+
+// Day is the unit of the retention settings.
+const Day = 24 * time.Hour
+
+// Limits that Validate enforces.
+const (
+	MaxPartitions = 10000
+	// MaxPayloadLimit is Kafka's default max.message.bytes rounded down: a
+	// larger payload would not fit in a record on a default broker.
+	MaxPayloadLimit = 1 << 20
+	// maxPrefixLen leaves room under Kafka's 249 character topic name limit
+	// for the longest suffix we append (retry.<duration>).
+	maxPrefixLen = 200
+)
+
+// Default returns the defaults of every setting. It is the only place
+// defaults are set. Concurrency, MaxInFlight and MaxInFlightBytes are
+// pipeline.DefaultConcurrency, DefaultMaxInFlight and
+// DefaultMaxInFlightBytes: pipeline imports config, so a pipeline test holds
+// them equal instead of this referring to them.
+func Default() Config {
+	return Config{
+		KafkaListen:       "127.0.0.1:9092",
+		DataDir:           "./hookline-data",
+		TopicPrefix:       "hookline.",
+		Partitions:        8,
+		ReplicationFactor: -1,
+		Tiers:             []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute, time.Hour},
+		TierScale:         1,
+		Jitter:            0.2,
+		Listen:            "127.0.0.1:8080",
+		MetricsListen:     "127.0.0.1:9464",
+		MaxPayloadBytes:   256 << 10,
+		IdempotencyWindow: 24 * time.Hour,
+		EndpointTimeout:   15 * time.Second,
+		Concurrency:       32,
+		MaxInFlight:       3000,
+		MaxInFlightBytes:  16 << 20,
+		BreakerThreshold:  5,
+		BreakerCooldown:   10 * time.Second,
+		// Each package owns its defaults.
+		EndpointDisableAfter: processors.DefaultDisableAfter,
+		FailingAfter:         processors.DefaultFailingAfter,
+		ShutdownGrace:        15 * time.Second,
+		// pipeline.DefaultEndpointLabels; a pipeline test holds them equal.
+		MetricsEndpointLabels: 100,
+		InstanceID:            defaultInstanceID(),
+		ClickHouseDatabase:    "hookline",
+		ClickHouseUsername:    "default",
+		// analytics.DefaultRetention; a test there holds the two equal.
+		AnalyticsRetention:       90 * Day,
+		AnalyticsRollupRetention: 400 * Day,
+		OutboxTable:              outbox.DefaultTable,
+		OutboxBatch:              outbox.DefaultBatch,
+		OutboxPoll:               outbox.DefaultPoll,
+		TokenRateLimit:           100,
+		TokenBurst:               200,
+		LogLevel:                 "info",
+		LogFormat:                "text",
+
+		HTTPReadHeaderTimeout: ingest.DefaultReadHeaderTimeout,
+		HTTPReadTimeout:       ingest.DefaultReadTimeout,
+		HTTPWriteTimeout:      ingest.DefaultWriteTimeout,
+		HTTPIdleTimeout:       ingest.DefaultIdleTimeout,
+		HTTPMaxConnections:    ingest.DefaultMaxConnections,
+	}
+}
+
+// defaultInstanceID is hostname-pid-random: unique per process even when two
+// processes on one host share a pid namespace boundary (containers).
+func defaultInstanceID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "hookline"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// Embedded reports whether hookline runs its own development broker.
+func (c Config) Embedded() bool { return len(c.Brokers) == 0 }
+
+// TierDelays returns the tier delays multiplied by TierScale.
+func (c Config) TierDelays() []time.Duration {
+	out := make([]time.Duration, len(c.Tiers))
+	for i, d := range c.Tiers {
+		out[i] = scale(d, c.TierScale)
+	}
+	return out
+}
+
+func scale(d time.Duration, f float64) time.Duration {
+	return time.Duration(math.Round(float64(d) * f))
+}
+
+// Attempts returns the effective maximum number of delivery attempts.
+func (c Config) Attempts() int {
+	if c.MaxAttempts == 0 {
+		return len(c.Tiers) + 1
+	}
+	return c.MaxAttempts
+}
+
+// Validate reports every invalid setting, each prefixed with its YAML name.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+
+	for i, b := range c.Brokers {
+		if err := checkHostPort(b, false); err != nil {
+			bad(fmt.Sprintf("brokers[%d]", i), "%v", err)
+		}
+	}
+	errs = append(errs, c.validateKafkaSecurity()...)
+	if c.Embedded() {
+		if err := checkHostPort(c.KafkaListen, true); err != nil {
+			bad("kafka_listen", "%v", err)
+		}
+		if strings.TrimSpace(c.DataDir) == "" {
+			bad("data_dir", "must not be empty when the embedded broker runs (no brokers)")
+		}
+	}
+
+	if err := checkTopicPrefix(c.TopicPrefix); err != nil {
+		bad("topic_prefix", "%v", err)
+	}
+	if c.Partitions < 1 || c.Partitions > MaxPartitions {
+		bad("partitions", "must be between 1 and %d, got %d", MaxPartitions, c.Partitions)
+	}
+	if c.ReplicationFactor != -1 && (c.ReplicationFactor < 1 || c.ReplicationFactor > math.MaxInt16) {
+		bad("replication_factor", "must be -1 (broker default) or between 1 and %d, got %d", math.MaxInt16, c.ReplicationFactor)
+	}
+
+	scaleOK := c.TierScale > 0 && !math.IsInf(c.TierScale, 0) && !math.IsNaN(c.TierScale)
+	if !scaleOK {
+		bad("tier_scale", "must be a positive number, got %v", c.TierScale)
+	}
+	for i, d := range c.Tiers {
+		field := fmt.Sprintf("tiers[%d]", i)
+		switch {
+		case d <= 0:
+			bad(field, "delay must be positive, got %v", d)
+		case i > 0 && d <= c.Tiers[i-1]:
+			// Equal delays would name the same topic; shorter ones make
+			// no sense for a backoff.
+			bad(field, "delay %v must be longer than tiers[%d] (%v)", d, i-1, c.Tiers[i-1])
+		case scaleOK && scale(d, c.TierScale) <= 0:
+			bad(field, "delay %v scaled by tier_scale %v is zero", d, c.TierScale)
+		}
+	}
+	if maxA := len(c.Tiers) + 1; c.MaxAttempts != 0 && (c.MaxAttempts < 1 || c.MaxAttempts > maxA) {
+		bad("max_attempts", "must be 0 (one per tier plus the first) or between 1 and %d (len(tiers)+1), got %d", maxA, c.MaxAttempts)
+	}
+	if !(c.Jitter >= 0 && c.Jitter <= 0.5) {
+		bad("jitter", "must be between 0 and 0.5, got %v", c.Jitter)
+	}
+
+	if err := checkHostPort(c.Listen, true); err != nil {
+		bad("listen", "%v", err)
+	}
+	if err := checkHostPort(c.MetricsListen, true); err != nil {
+		bad("metrics_listen", "%v", err)
+	}
+	if sameFixedAddr(c.Listen, c.MetricsListen) {
+		bad("metrics_listen", "must differ from listen (%s)", c.Listen)
+	}
+	if c.Embedded() && sameFixedAddr(c.KafkaListen, c.Listen) {
+		bad("kafka_listen", "must differ from listen (%s)", c.Listen)
+	}
+	if c.Embedded() && sameFixedAddr(c.KafkaListen, c.MetricsListen) {
+		bad("kafka_listen", "must differ from metrics_listen (%s)", c.MetricsListen)
+	}
+	errs = append(errs, c.validateHTTP()...)
+	if c.MaxPayloadBytes < 1 || c.MaxPayloadBytes > MaxPayloadLimit {
+		bad("max_payload_bytes", "must be between 1 and %d, got %d", MaxPayloadLimit, c.MaxPayloadBytes)
+	}
+	if c.IdempotencyWindow <= 0 {
+		bad("idempotency_window", "must be positive, got %v", c.IdempotencyWindow)
+	}
+
+	if c.EndpointTimeout <= 0 {
+		bad("endpoint_timeout", "must be positive, got %v", c.EndpointTimeout)
+	}
+	if c.Concurrency < 1 {
+		bad("concurrency", "must be at least 1, got %d", c.Concurrency)
+	}
+	if c.MaxInFlight < 1 {
+		bad("max_in_flight", "must be at least 1, got %d", c.MaxInFlight)
+	} else if c.Concurrency >= 1 && c.MaxInFlight < c.Concurrency {
+		bad("max_in_flight", "must be at least concurrency (%d), got %d", c.Concurrency, c.MaxInFlight)
+	}
+	if c.MaxInFlightBytes < 1 {
+		bad("max_in_flight_bytes", "must be at least 1, got %d", c.MaxInFlightBytes)
+	}
+	if c.MetricsEndpointLabels < 0 || c.MetricsEndpointLabels > 10000 {
+		bad("metrics_endpoint_labels", "must be between 0 (label off) and 10000, got %d", c.MetricsEndpointLabels)
+	}
+	if c.BreakerThreshold < 1 {
+		bad("breaker_threshold", "must be at least 1, got %d", c.BreakerThreshold)
+	}
+	if c.BreakerCooldown <= 0 {
+		bad("breaker_cooldown", "must be positive, got %v", c.BreakerCooldown)
+	}
+	if c.EndpointDisableAfter < 0 {
+		bad("endpoint_disable_after", "must not be negative (0 turns auto-disable off), got %v", c.EndpointDisableAfter)
+	}
+	if c.FailingAfter < 0 {
+		bad("failing_after", "must not be negative (0: only an opened breaker), got %d", c.FailingAfter)
+	}
+	switch {
+	case c.OperatorWebhook == "" && c.OperatorWebhookSecret != "":
+		bad("operator_webhook", "is required when operator_webhook_secret is set")
+	case c.OperatorWebhook != "":
+		if u, err := url.Parse(c.OperatorWebhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("operator_webhook", "must be an absolute http or https URL")
+		}
+		if c.OperatorWebhookSecret == "" {
+			bad("operator_webhook_secret", "is required with operator_webhook: operational events are always signed")
+		} else if err := signature.ValidateSecret(c.OperatorWebhookSecret); err != nil {
+			bad("operator_webhook_secret", "%v", err)
+		}
+	}
+	if c.ShutdownGrace <= 0 {
+		bad("shutdown_grace", "must be positive, got %v", c.ShutdownGrace)
+	}
+	if c.InstanceID == "" {
+		bad("instance_id", "must not be empty")
+	} else if strings.ContainsFunc(c.InstanceID, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) }) {
+		bad("instance_id", "must not contain spaces or control characters, got %q", c.InstanceID)
+	}
+
+	if c.ClickHouse != "" {
+		if err := checkHostPort(c.ClickHouse, false); err != nil {
+			bad("clickhouse", "%v", err)
+		}
+	}
+	if !isIdentifier(c.ClickHouseDatabase) {
+		bad("clickhouse_database", "must be a plain identifier (letters, digits, _; not starting with a digit), got %q", c.ClickHouseDatabase)
+	}
+	errs = append(errs, c.validateClickHouseSecurity()...)
+	for _, r := range []struct {
+		field string
+		d     time.Duration
+	}{{"analytics_retention", c.AnalyticsRetention}, {"analytics_rollup_retention", c.AnalyticsRollupRetention}} {
+		if r.d < Day || r.d%Day != 0 {
+			bad(r.field, "must be a whole number of days (a multiple of 24h, at least 24h), got %v", r.d)
+		}
+	}
+
+	if err := outbox.ValidateTable(c.OutboxTable); err != nil {
+		bad("outbox_table", "%v", err)
+	}
+	if c.OutboxBatch < 1 || c.OutboxBatch > outbox.MaxBatch {
+		bad("outbox_batch", "must be between 1 and %d, got %d", outbox.MaxBatch, c.OutboxBatch)
+	}
+	if c.OutboxPoll <= 0 {
+		bad("outbox_poll", "must be positive, got %v", c.OutboxPoll)
+	}
+
+	for i, cidr := range c.AllowDestinations {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			bad(fmt.Sprintf("allow_destinations[%d]", i), "want a CIDR such as 10.1.2.0/24 or fd00::/64, got %q", cidr)
+		}
+	}
+	if c.SecretKey != "" && c.SecretKeyFile != "" {
+		bad("secret_key", "set secret_key or secret_key_file, not both")
+	}
+	if c.SecretKey != "" {
+		if _, err := ParseSecretKeys(c.SecretKey); err != nil {
+			bad("secret_key", "%v", err)
+		}
+	}
+	for i, t := range c.Tokens {
+		if err := t.check(); err != nil {
+			bad(fmt.Sprintf("tokens[%d]", i), "%v", err)
+		}
+	}
+	if !(c.TokenRateLimit >= 0) || math.IsInf(c.TokenRateLimit, 0) {
+		bad("token_rate_limit", "must be 0 (unlimited) or a positive number, got %v", c.TokenRateLimit)
+	}
+	if c.TokenRateLimit > 0 && c.TokenBurst < 1 {
+		bad("token_burst", "must be at least 1 when token_rate_limit is set, got %d", c.TokenBurst)
+	}
+
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level", "must be one of debug, info, warn, error; got %q", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("log_format", "must be text or json, got %q", c.LogFormat)
+	}
+	return errors.Join(errs...)
+}
+
+// checkHostPort accepts host:port with a numeric port. A listen address may
+// leave the host empty (all interfaces) and use port 0 (any free port); a
+// dial address needs both.
+func checkHostPort(addr string, listen bool) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port, got %q", addr)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 || (!listen && p == 0) {
+		return fmt.Errorf("invalid port in %q", addr)
+	}
+	if !listen && host == "" {
+		return fmt.Errorf("missing host in %q", addr)
+	}
+	return nil
+}
+
+// sameFixedAddr reports whether two listen addresses would collide: the same
+// fixed port on the same (or an overlapping wildcard) host.
+func sameFixedAddr(a, b string) bool {
+	ah, ap, err1 := net.SplitHostPort(a)
+	bh, bp, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil || ap != bp || ap == "0" {
+		return false
+	}
+	wild := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return ah == bh || wild(ah) || wild(bh)
+}
+
+func checkTopicPrefix(p string) error {
+	if len(p) > maxPrefixLen {
+		return fmt.Errorf("must be at most %d characters, got %d", maxPrefixLen, len(p))
+	}
+	for _, r := range p {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("may only contain letters, digits, '.', '_' and '-' (Kafka topic characters), got %q", p)
+		}
+	}
+	return nil
+}
+
+func isIdentifier(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_'
+		if !letter && (i == 0 || r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,69 @@
+package pipeline
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookline/hookline/internal/processors"
+)
+
+// newStrictRunner wires the strict stage (processors.Strict): it consumes
+// the park topic, delivers strict endpoints' events in order per
+// (endpoint, ordering key), and loads each assigned partition's holds
+// before it takes its records.
+func (s *Service) newStrictRunner(env *Env, events *processors.Delivery, admit func(string, time.Time) (func(), time.Time, bool), txnSuffix string) (*Runner, error) {
+	cfg, set := s.cfg, env.Topics
+	opts := append([]kgo.Opt{kgo.SeedBrokers(env.Brokers...)}, env.KafkaOpts...)
+	holds := processors.NewHolds()
+	st := processors.NewStrict(events, holds, set.Holds)
+	name := processors.StageStrict
+	r, err := NewRunner(RunnerConfig{
+		Name:             name,
+		Topic:            set.Park,
+		Group:            cfg.TopicPrefix + "delivery." + name,
+		TransactionalID:  cfg.TopicPrefix + "delivery." + name + "." + txnSuffix,
+		ClientOpts:       opts,
+		Stage:            Observe(st, name, set.DLQ, set.Attempts, env.Metrics, s.log),
+		Outputs:          []string{set.DLQ},
+		Lanes:            st.Lanes,
+		Admit:            admit,
+		Concurrency:      cfg.Concurrency,
+		MaxInFlight:      cfg.MaxInFlight,
+		MaxInFlightBytes: int64(cfg.MaxInFlightBytes),
+		Grace:            cfg.ShutdownGrace,
+		Logger:           s.log,
+		OnAssigned: func(ctx context.Context, ps []int32) error {
+			recs, err := readToStable(ctx, opts, set.Holds, ps)
+			if err != nil {
+				return err
+			}
+			for p, rs := range recs {
+				if err := holds.Load(p, rs); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		OnReleased: holds.Drop,
+	})
+	if err != nil {
+		return nil, err
+	}
+	env.Holds = holds
+	f := promauto.With(env.Prom)
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "hookline_held_keys",
+		Help:        "Pairs (strict endpoint, ordering key) held by an event that failed, in this process's partitions of the stage.",
+		ConstLabels: prometheus.Labels{"stage": name},
+	}, func() float64 { return float64(holds.Len()) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "hookline_held_events",
+		Help:        "Events of held keys, the failed ones included, in the stage's read-ahead windows of this process; more may wait in Kafka beyond them (the stage's consumer lag).",
+		ConstLabels: prometheus.Labels{"stage": name},
+	}, func() float64 { _, n := r.Held(); return float64(n) })
+	return r, nil
+}
