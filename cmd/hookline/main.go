@@ -19,8 +19,8 @@ func commands() []command {
 	return []command{
 		{"serve", "run the pipeline: ingest API, delivery stages, metrics (embedded Kafka unless --brokers)", runServe},
 		{"demo", "run the pipeline end to end on the embedded broker against built-in receivers", runDemo},
-		{"endpoints", "manage endpoints: add, list, get, update, delete", runEndpoints},
-		{"dlq", "list, show, stats and replay the dead-letter topic; replay audit trail", runDLQ},
+		{"endpoints", "manage endpoints: " + endpointsCommand.names(), runEndpoints},
+		{"dlq", "inspect and re-drive the dead-letter topic: " + dlqCommand.names(), runDLQ},
 		{"bench", "measure end-to-end deliveries per second against the raw HTTP POST rate", runBench},
 		{"outbox", "relay a PostgreSQL outbox table to the events topic (docs/outbox.md)", runOutbox},
 		{"migrate", "create or upgrade the ClickHouse schema, or the PostgreSQL outbox table", runMigrate},

@@ -74,17 +74,28 @@ func exitCode(err error) int {
 	}
 }
 
-// usage writes the command's usage: every listed verb with its summary.
-func (c verbs[O]) usage(w io.Writer) {
-	names := make([]string, 0, len(c.verbs))
-	width := 0
+// names lists the verbs that the usage shows: "add, list, get".
+func (c verbs[O]) names() string {
+	return strings.Join(c.listed(), ", ")
+}
+
+func (c verbs[O]) listed() []string {
+	var names []string
 	for _, v := range c.verbs {
 		if !v.hidden {
 			names = append(names, v.name)
-			width = max(width, len(v.name))
 		}
 	}
-	fmt.Fprintf(w, "Usage: hookline %s <%s> [flags] [ARG]\n\n%s\n\nVerbs:\n", c.name, strings.Join(names, "|"), c.about)
+	return names
+}
+
+// usage writes the command's usage: every listed verb with its summary.
+func (c verbs[O]) usage(w io.Writer) {
+	width := 0
+	for _, n := range c.listed() {
+		width = max(width, len(n))
+	}
+	fmt.Fprintf(w, "Usage: hookline %s <%s> [flags] [ARG]\n\n%s\n\nVerbs:\n", c.name, strings.Join(c.listed(), "|"), c.about)
 	for _, v := range c.verbs {
 		if !v.hidden {
 			fmt.Fprintf(w, "  %-*s  %s\n", width, v.name, v.summary)
