@@ -24,6 +24,8 @@ type verbs[O any] struct {
 	// "update ID --url ..." reads naturally.
 	leadArg bool
 	verbs   []verb[O]
+	// stderr receives the usage and flag errors; nil is os.Stderr.
+	stderr io.Writer
 }
 
 // verb is one sub-verb.
@@ -111,8 +113,12 @@ func (c verbs[O]) usage(w io.Writer) {
 // settings and runs it. No verb, or an unknown one, prints the usage and
 // is a *usageError; -h prints it and is flag.ErrHelp.
 func (c verbs[O]) run(ctx context.Context, args []string) error {
+	stderr := c.stderr
+	if stderr == nil {
+		stderr = os.Stderr
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		c.usage(os.Stderr)
+		c.usage(stderr)
 		if len(args) == 0 {
 			return &usageError{fmt.Sprintf("%s: missing verb", c.name)}
 		}
@@ -125,11 +131,12 @@ func (c verbs[O]) run(ctx context.Context, args []string) error {
 		}
 	}
 	if v == nil {
-		c.usage(os.Stderr)
+		c.usage(stderr)
 		return &usageError{fmt.Sprintf("unknown %s verb %q", c.name, args[0])}
 	}
 	args = args[1:]
 	fs := flag.NewFlagSet(c.name+" "+v.name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: hookline %s %s [flags] %s\n\n%s\n", c.name, v.name, v.args, v.summary)
 		if v.help != "" {
