@@ -4,8 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -21,8 +19,8 @@ func commands() []command {
 	return []command{
 		{"serve", "run the pipeline: ingest API, delivery stages, metrics (embedded Kafka unless --brokers)", runServe},
 		{"demo", "run the pipeline end to end on the embedded broker against built-in receivers", runDemo},
-		{"endpoints", "manage endpoints: add, list, get, update, delete", runEndpoints},
-		{"dlq", "list, show, stats and replay the dead-letter topic; replay audit trail", runDLQ},
+		{"endpoints", "manage endpoints: " + endpointsCommand.names(), runEndpoints},
+		{"dlq", "inspect and re-drive the dead-letter topic: " + dlqCommand.names(), runDLQ},
 		{"bench", "measure end-to-end deliveries per second against the raw HTTP POST rate", runBench},
 		{"outbox", "relay a PostgreSQL outbox table to the events topic (docs/outbox.md)", runOutbox},
 		{"migrate", "create or upgrade the ClickHouse schema, or the PostgreSQL outbox table", runMigrate},
@@ -55,37 +53,13 @@ func main() {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		err := c.run(ctx, args)
 		stop()
-		switch {
-		case err == nil:
-			return
-		case errors.Is(err, flag.ErrHelp):
-			return
-		default:
+		code := exitCode(err)
+		if code != 0 {
 			fmt.Fprintf(os.Stderr, "hookline %s: %v\n", name, err)
-			os.Exit(1)
 		}
+		os.Exit(code)
 	}
 	fmt.Fprintf(os.Stderr, "hookline: unknown command %q\n\n", name)
 	usage()
 	os.Exit(2)
-}
-
-// subcommand splits off the subcommand of a command that has several (dlq,
-// endpoints) and returns a flag set for it whose -h prints usage and flags.
-// Without a subcommand it prints usage and fails; with -h it prints usage.
-func subcommand(name, usage string, args []string) (string, []string, *flag.FlagSet, error) {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(os.Stderr, usage)
-		if len(args) == 0 {
-			return "", nil, nil, errors.New("missing subcommand")
-		}
-		return "", nil, nil, flag.ErrHelp
-	}
-	sub := args[0]
-	fs := flag.NewFlagSet(name+" "+sub, flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage, "\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	return sub, args[1:], fs, nil
 }

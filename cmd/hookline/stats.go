@@ -25,13 +25,12 @@ func runStats(ctx context.Context, args []string) error {
 func stats(ctx context.Context, args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("stats", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: hookline stats [--clickhouse HOST:PORT] [--database NAME] [--endpoint ID] [--tenant T] [--since 1h] [--query NAME | --event ID] [--json]")
+		fmt.Fprintln(fs.Output(), "usage: hookline stats --clickhouse HOST:PORT [--database NAME] [--endpoint ID] [--tenant T] [--since 1h] [--query NAME | --event ID] [--json]")
 		fmt.Fprintln(fs.Output(), "Runs the core queries of the analyst pack (or one named query) and prints tables;")
 		fmt.Fprintln(fs.Output(), "--event ID prints every attempt of one event instead, per endpoint.")
+		fmt.Fprintln(fs.Output(), "Settings come from the flags, HOOKLINE_* variables and the --config file, as serve's do.")
 		fs.PrintDefaults()
 	}
-	connOpts := clickhouseFlags(fs)
-	db := fs.String("database", analytics.DefaultDatabase, "ClickHouse database")
 	endpoint := fs.String("endpoint", "", "only this endpoint id")
 	tenant := fs.String("tenant", "", "only this tenant")
 	since := fs.Duration("since", analytics.DefaultWindow, "how far back to look")
@@ -40,9 +39,11 @@ func stats(ctx context.Context, args []string, w io.Writer) error {
 	list := fs.Bool("list", false, "list the queries of the pack and exit")
 	asJSON := fs.Bool("json", false, "print JSON instead of tables")
 	event := fs.String("event", "", "print every attempt of this event `id` per endpoint (the event_history query); --since defaults to "+eventWindow.String()+" with it")
-	if err := fs.Parse(args); err != nil {
+	cfg, err := loadClickHouse(fs, args, nil)
+	if err != nil {
 		return err
 	}
+	db := cfg.ClickHouseDatabase
 	sinceSet := false
 	fs.Visit(func(f *flag.Flag) { sinceSet = sinceSet || f.Name == "since" })
 	if *event != "" && !sinceSet {
@@ -66,10 +67,10 @@ func stats(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("stats: %w", err)
 	}
-	opts, err := connOpts()
-	if err != nil {
-		return fmt.Errorf("stats: %w", err)
+	if cfg.ClickHouse == "" {
+		return fmt.Errorf("stats: %w", errNoClickHouse)
 	}
+	opts := analytics.ConnOptionsFrom(cfg)
 	conn, err := analytics.Open(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("stats: %w", err)
@@ -77,10 +78,10 @@ func stats(ctx context.Context, args []string, w io.Writer) error {
 	defer conn.Close()
 	now := time.Now()
 	if *event != "" {
-		return eventHistory(ctx, w, conn, *db, *event, now.Add(-*since), now.Add(time.Minute), *asJSON)
+		return eventHistory(ctx, w, conn, db, *event, now.Add(-*since), now.Add(time.Minute), *asJSON)
 	}
 	p := analytics.Params{
-		Database: *db,
+		Database: db,
 		From:     now.Add(-*since),
 		To:       now.Add(time.Minute),
 		Endpoint: *endpoint,
@@ -100,7 +101,7 @@ func stats(ctx context.Context, args []string, w io.Writer) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(results)
 	}
-	fmt.Fprintf(w, "hookline stats: %s on %s, since %s", *db, opts.Addr, p.From.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "hookline stats: %s on %s, since %s", db, opts.Addr, p.From.UTC().Format(time.RFC3339))
 	if *endpoint != "" {
 		fmt.Fprintf(w, ", endpoint %s", *endpoint)
 	}

@@ -21,6 +21,16 @@ func TestDefaultRetentionIsConfigs(t *testing.T) {
 	}
 }
 
+// config cannot refer to analytics' defaults (analytics imports config), so
+// this holds them equal.
+func TestDefaultConnectionIsConfigs(t *testing.T) {
+	d := config.Default()
+	if d.ClickHouseDatabase != DefaultDatabase || d.ClickHouseUsername != DefaultUsername {
+		t.Errorf("config.Default's clickhouse_database %q, clickhouse_username %q; analytics' defaults %q, %q",
+			d.ClickHouseDatabase, d.ClickHouseUsername, DefaultDatabase, DefaultUsername)
+	}
+}
+
 func TestRetentionChanges(t *testing.T) {
 	engines := map[string]string{
 		TableAttempts: "ReplacingMergeTree PARTITION BY toYYYYMM(started_at) ORDER BY (endpoint_id, attempt_id) TTL toDateTime(started_at) + toIntervalDay(90) SETTINGS index_granularity = 8192",

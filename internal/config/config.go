@@ -23,6 +23,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/hookline/hookline/internal/endpoints"
 	"github.com/hookline/hookline/internal/ingest"
 	"github.com/hookline/hookline/internal/outbox"
 	"github.com/hookline/hookline/internal/processors"
@@ -234,11 +235,14 @@ const (
 	maxPrefixLen = 200
 )
 
-// Default returns the defaults of every setting. It is the only place
-// defaults are set. Concurrency, MaxInFlight and MaxInFlightBytes are
-// pipeline.DefaultConcurrency, DefaultMaxInFlight and
-// DefaultMaxInFlightBytes: pipeline imports config, so a pipeline test holds
-// them equal instead of this referring to them.
+// Default returns the defaults of every setting. Each package owns the
+// defaults of what it does, as exported values, and Default refers to them;
+// the settings that belong to no other package (listen addresses, topic
+// layout, logging) are set here. Concurrency, MaxInFlight, MaxInFlightBytes
+// and MetricsEndpointLabels are the pipeline's defaults, and
+// ClickHouseDatabase, ClickHouseUsername and the retentions analytics':
+// both packages import config, so Default cannot refer to them, and their
+// tests hold them equal.
 func Default() Config {
 	return Config{
 		KafkaListen:       "127.0.0.1:9092",
@@ -248,26 +252,28 @@ func Default() Config {
 		ReplicationFactor: -1,
 		Tiers:             []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute, time.Hour},
 		TierScale:         1,
-		Jitter:            0.2,
+		Jitter:            processors.DefaultJitter,
 		Listen:            "127.0.0.1:8080",
 		MetricsListen:     "127.0.0.1:9464",
-		MaxPayloadBytes:   256 << 10,
-		IdempotencyWindow: 24 * time.Hour,
-		EndpointTimeout:   15 * time.Second,
+		MaxPayloadBytes:   ingest.DefaultMaxPayloadBytes,
+		IdempotencyWindow: ingest.DefaultIdempotencyWindow,
+		EndpointTimeout:   endpoints.DefaultTimeout,
 		Concurrency:       32,
 		MaxInFlight:       3000,
 		MaxInFlightBytes:  16 << 20,
-		BreakerThreshold:  5,
-		BreakerCooldown:   10 * time.Second,
-		// Each package owns its defaults.
+		BreakerThreshold:  processors.DefaultBreakerThreshold,
+		BreakerCooldown:   processors.DefaultBreakerCooldown,
+
 		EndpointDisableAfter: processors.DefaultDisableAfter,
 		FailingAfter:         processors.DefaultFailingAfter,
 		ShutdownGrace:        15 * time.Second,
 		// pipeline.DefaultEndpointLabels; a pipeline test holds them equal.
 		MetricsEndpointLabels: 100,
 		InstanceID:            defaultInstanceID(),
-		ClickHouseDatabase:    "hookline",
-		ClickHouseUsername:    "default",
+		// analytics.DefaultDatabase and DefaultUsername; a test there holds
+		// them equal.
+		ClickHouseDatabase: "hookline",
+		ClickHouseUsername: "default",
 		// analytics.DefaultRetention; a test there holds the two equal.
 		AnalyticsRetention:       90 * Day,
 		AnalyticsRollupRetention: 400 * Day,

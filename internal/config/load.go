@@ -236,6 +236,9 @@ var fields = []field{
 type registration struct {
 	base Config
 	path string // --config, when given
+	// given holds the YAML keys of the settings the last Load found in
+	// the file, the environment or the flags.
+	given map[string]bool
 }
 
 // flagValue is a setting's flag. It keeps the raw text; Load applies it
@@ -318,12 +321,13 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	}
 
 	cfg := reg.base.clone()
+	reg.given = map[string]bool{}
 	path := reg.path
 	if path == "" {
 		path = strings.TrimSpace(getenv(EnvConfig))
 	}
 	if path != "" {
-		if err := readFile(path, &cfg); err != nil {
+		if err := readFile(path, &cfg, reg.given); err != nil {
 			return Config{}, err
 		}
 	}
@@ -335,6 +339,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 		if err := f.set(&cfg, v); err != nil {
 			return Config{}, fmt.Errorf("%s: %w", f.envName(), err)
 		}
+		reg.given[f.name] = true
 	}
 	fs.Visit(func(fl *flag.Flag) {
 		v, ok := fl.Value.(*flagValue)
@@ -344,6 +349,7 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 		if serr := v.f.set(&cfg, v.raw); serr != nil {
 			err = fmt.Errorf("--%s: %w", fl.Name, serr)
 		}
+		reg.given[v.f.name] = true
 	})
 	if err != nil {
 		return Config{}, err
@@ -352,6 +358,15 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 		return Config{}, fmt.Errorf("invalid config: %w", err)
 	}
 	return cfg, nil
+}
+
+// Given reports whether the last Load on fs found the setting (its YAML
+// key, such as analytics_retention) in the file, the environment or the
+// flags, rather than leaving it at its default. A command for which "not
+// set" means "leave as it is" asks it.
+func Given(fs *flag.FlagSet, name string) bool {
+	reg, err := registered(fs)
+	return err == nil && reg != nil && reg.given[name]
 }
 
 func registered(fs *flag.FlagSet) (*registration, error) {
@@ -368,12 +383,19 @@ func registered(fs *flag.FlagSet) (*registration, error) {
 
 var unknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
 
-// readFile decodes the YAML file at path over cfg. Keys it does not know
-// are an error, since a typo would otherwise silently keep a default.
-func readFile(path string, cfg *Config) error {
+// readFile decodes the YAML file at path over cfg and notes its keys in
+// given. Keys it does not know are an error, since a typo would otherwise
+// silently keep a default.
+func readFile(path string, cfg *Config, given map[string]bool) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("read config file: %w", err)
+	}
+	var keys map[string]yaml.Node
+	if yaml.Unmarshal(b, &keys) == nil {
+		for k := range keys {
+			given[k] = true
+		}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)

@@ -146,6 +146,27 @@ func NewReplayID(now time.Time) string {
 	return "r-" + now.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
 }
 
+// Validate reports what makes o unfit for a replay; Replay refuses the same.
+// Call it to refuse bad options before connecting. An empty ID is fine:
+// Replay generates one.
+func (o ReplayOptions) Validate() error {
+	switch {
+	case o.ID != "" && !replayIDRE.MatchString(o.ID):
+		return fmt.Errorf("replay id %q: use 1 to 128 letters, digits, '.', '_' or '-'", o.ID)
+	case o.Operator == "":
+		return errors.New("replay: the operator is required for the audit trail (--operator, or $USER)")
+	case CheckOperator(o.Operator) != nil:
+		return fmt.Errorf("replay: operator %q: %w", o.Operator, CheckOperator(o.Operator))
+	case o.Target != "" && o.Target != TargetEvents && o.Target != TargetRetry && o.Target != TargetSkip:
+		return fmt.Errorf("replay: target %q: want %q, %q or %q", o.Target, TargetEvents, TargetRetry, TargetSkip)
+	case !(o.Rate >= 0):
+		return fmt.Errorf("replay: rate must not be negative, got %v", o.Rate)
+	case o.BatchSize < 0 || o.CommitInterval < 0:
+		return errors.New("replay: batch size and commit interval must not be negative")
+	}
+	return o.Filter.Validate()
+}
+
 // replayRun is the state of one run of a replay.
 type replayRun struct {
 	c     *Client
@@ -168,21 +189,7 @@ func (c *Client) Replay(ctx context.Context, o ReplayOptions) (ReplayResult, err
 		o.ID = NewReplayID(c.cfg.Now())
 	}
 	res := ReplayResult{ReplayID: o.ID, DryRun: o.DryRun}
-	switch {
-	case !replayIDRE.MatchString(o.ID):
-		return res, fmt.Errorf("replay id %q: use 1 to 128 letters, digits, '.', '_' or '-'", o.ID)
-	case o.Operator == "":
-		return res, errors.New("replay: the operator is required for the audit trail (--operator, or $USER)")
-	case CheckOperator(o.Operator) != nil:
-		return res, fmt.Errorf("replay: operator %q: %w", o.Operator, CheckOperator(o.Operator))
-	case o.Target != "" && o.Target != TargetEvents && o.Target != TargetRetry && o.Target != TargetSkip:
-		return res, fmt.Errorf("replay: target %q: want %q, %q or %q", o.Target, TargetEvents, TargetRetry, TargetSkip)
-	case !(o.Rate >= 0):
-		return res, fmt.Errorf("replay: rate must not be negative, got %v", o.Rate)
-	case o.BatchSize < 0 || o.CommitInterval < 0:
-		return res, errors.New("replay: batch size and commit interval must not be negative")
-	}
-	if err := o.Filter.Validate(); err != nil {
+	if err := o.Validate(); err != nil {
 		return res, err
 	}
 	if o.BatchSize == 0 {

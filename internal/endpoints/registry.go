@@ -299,8 +299,7 @@ func (r *Registry) Update(ctx context.Context, id string, change func(*Endpoint)
 // Disable turns an endpoint off, recording why (for example "HTTP 410 Gone").
 func (r *Registry) Disable(ctx context.Context, id, reason string) error {
 	return r.Update(ctx, id, func(e *Endpoint) error {
-		e.Enabled = false
-		e.DisabledReason = reason
+		e.Disable(reason)
 		return nil
 	})
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/internal/endpoints"
-	"github.com/hookline/hookline/signature"
 )
 
 // createEndpointRequest is the body of POST /v1/endpoints.
@@ -66,17 +65,13 @@ type patchEndpointRequest struct {
 // rotateSecretRequest is the body of POST /v1/endpoints/{id}/rotate-secret.
 type rotateSecretRequest struct {
 	// Overlap is how long the replaced secrets keep signing, a Go duration;
-	// default 24h.
+	// default endpoints.DefaultRotationOverlap.
 	Overlap string `json:"overlap"`
 	// Scheme of a generated secret; default that of the current secret.
 	Scheme string `json:"scheme"`
 	// Secret is the new secret; default generated.
 	Secret string `json:"secret"`
 }
-
-// DefaultRotationOverlap is how long replaced secrets keep signing when a
-// rotation does not say.
-const DefaultRotationOverlap = 24 * time.Hour
 
 // endpointView is an endpoint as the API shows it: with the public keys of
 // its v1a signing keys, which its receivers verify with.
@@ -153,24 +148,14 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error(), "url")
 		return
 	}
-	e.Secrets = []string{req.Secret}
-	if req.Secret == "" {
-		scheme := req.Scheme
-		if scheme == "" {
-			scheme = signature.SchemeV1
-		}
-		secret, err := endpoints.GenerateKey(scheme)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error(), "scheme")
-			return
-		}
-		e.Secrets = []string{secret}
+	if req.Secret != "" {
+		e.Secrets = []string{req.Secret}
 	}
-	if err := s.cfg.Registry.Create(r.Context(), e); err != nil {
+	created, err := endpoints.Create(r.Context(), s.cfg.Registry, e, req.Scheme)
+	if err != nil {
 		s.writeRegistryError(w, err, map[string]string{"secrets": "secret", "secrets[0]": "secret"})
 		return
 	}
-	created, _ := s.cfg.Registry.Get(e.ID)
 	w.Header().Set("Location", "/v1/endpoints/"+e.ID)
 	writeJSON(w, http.StatusCreated, view(created, false))
 }
@@ -207,7 +192,7 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, endpoints.ErrNotFound.Error(), "id")
 		return
 	}
-	overlap := DefaultRotationOverlap
+	overlap := endpoints.DefaultRotationOverlap
 	if req.Overlap != "" {
 		d, err := time.ParseDuration(req.Overlap)
 		if err != nil || d < 0 {
@@ -216,22 +201,11 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) {
 		}
 		overlap = d
 	}
-	now := s.cfg.Now().UTC()
-	fresh := req.Secret
-	err := s.cfg.Registry.Update(r.Context(), id, func(e *endpoints.Endpoint) error {
-		if req.Secret != "" {
-			e.Rotate(req.Secret, overlap, now)
-			return nil
-		}
-		var err error
-		fresh, err = e.RotateGenerated(req.Scheme, overlap, now)
-		return err
-	})
+	e, fresh, err := endpoints.RotateSecret(r.Context(), s.cfg.Registry, id, req.Secret, req.Scheme, overlap, s.cfg.Now().UTC())
 	if err != nil {
 		s.writeRegistryError(w, err, map[string]string{"secrets[0]": "secret"})
 		return
 	}
-	e, _ := s.cfg.Registry.Get(id)
 	v := view(e, true)
 	v.Secrets = []string{fresh}
 	writeJSON(w, http.StatusOK, v)
@@ -296,15 +270,15 @@ func (s *Server) patchEndpoint(w http.ResponseWriter, r *http.Request) {
 		patch(&e.RateLimit, req.RateLimit)
 		patch(&e.MaxInFlight, req.MaxInFlight)
 		patch(&e.DisableAfter, req.DisableAfter)
-		if req.Enabled != nil {
-			e.Enabled = *req.Enabled
-			e.DisabledReason = ""
-			if !e.Enabled {
-				e.DisabledReason = "disabled through the API"
-			}
+		reason := "disabled through the API"
+		if req.DisabledReason != nil {
+			reason = *req.DisabledReason
 		}
-		if req.DisabledReason != nil && !e.Enabled {
-			e.DisabledReason = *req.DisabledReason
+		switch {
+		case req.Enabled != nil && *req.Enabled:
+			e.Enable()
+		case req.Enabled != nil, req.DisabledReason != nil && !e.Enabled:
+			e.Disable(reason)
 		}
 		return nil
 	})

@@ -5,13 +5,19 @@ import (
 	"time"
 )
 
+// Defaults of BreakerOptions.
+const (
+	DefaultBreakerThreshold = 5
+	DefaultBreakerCooldown  = 10 * time.Second
+)
+
 // BreakerOptions tune a Breaker. Zero values take defaults.
 type BreakerOptions struct {
 	// Threshold is how many consecutive unresponsive failures open the
-	// circuit; default 5.
+	// circuit; default DefaultBreakerThreshold.
 	Threshold int
 	// Cooldown is how long an open circuit rejects requests before letting a
-	// probe through; default 10s.
+	// probe through; default DefaultBreakerCooldown.
 	Cooldown time.Duration
 	// ProbeLease is how long a half-open circuit waits for its probe's report
 	// before it lets another probe through, so a probe whose result never
@@ -54,10 +60,10 @@ type circuit struct {
 // NewBreaker returns a Breaker with every circuit closed.
 func NewBreaker(opts BreakerOptions) *Breaker {
 	if opts.Threshold <= 0 {
-		opts.Threshold = 5
+		opts.Threshold = DefaultBreakerThreshold
 	}
 	if opts.Cooldown <= 0 {
-		opts.Cooldown = 10 * time.Second
+		opts.Cooldown = DefaultBreakerCooldown
 	}
 	if opts.ProbeLease <= 0 {
 		opts.ProbeLease = time.Minute

@@ -20,7 +20,9 @@ import (
 // StageEvents is the Stage name of the stage that consumes the events topic.
 const StageEvents = "events"
 
-// DefaultJitter is the customary jitter of tier delays: ±20%.
+// DefaultJitter is the jitter of tier delays unless configured (jitter in
+// config.Default): each due time is spread over ±20% of its tier's delay
+// (DueAt).
 const DefaultJitter = 0.2
 
 // DefaultFanOutConcurrency bounds the concurrent requests of one fan-out event.
@@ -49,8 +51,8 @@ type DeliveryConfig struct {
 	ParkTopic string
 	// MaxAttempts caps the attempts per pair; default len(Tiers)+1.
 	MaxAttempts int
-	// Jitter spreads tier due times by ±Jitter of the delay, in [0,1); the
-	// config package sets DefaultJitter.
+	// Jitter spreads tier due times by ±Jitter of the delay, in [0,1); 0 is
+	// none (config.Default sets DefaultJitter).
 	Jitter    float64
 	Endpoints endpoints.Lookup
 	// Disable is called when an endpoint answers 410 Gone; may be nil.
