@@ -55,7 +55,7 @@ var ErrorClasses = []ClassInfo{
 	{ClassCircuitOpen, "skipped: the endpoint's circuit breaker is open (retried)"},
 	{ClassEndpointDisabled, "skipped: the endpoint is disabled (dead-lettered)"},
 	{ClassEndpointMissing, "skipped: the endpoint does not exist (dead-lettered)"},
-	{ClassMalformed, "the record is not a valid envelope, or its payload cannot be sent (dead-lettered)"},
+	{ClassMalformed, "the record is not a valid envelope (dead-lettered with no attempt record), or its payload cannot be sent (a skipped attempt, dead-lettered)"},
 	{ClassNoSecret, "skipped: the endpoint has no usable signing secret, and nothing is sent unsigned (dead-lettered)"},
 	{ClassDestinationRefused, "the endpoint's address is refused by the destination policy: loopback, private, link-local (dead-lettered)"},
 	{ClassClientCert, "skipped: the endpoint's client certificate or key cannot be used (dead-lettered)"},
