@@ -149,9 +149,9 @@ func usageOf(t *testing.T, c command) string {
 	os.Stderr = w
 	err = c.run(context.Background(), []string{"-h"})
 	os.Stderr = stderr
-	w.Close()
+	_ = w.Close()
 	b := <-out
-	r.Close()
+	_ = r.Close()
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("hookline %s -h: %v, want flag.ErrHelp", c.name, err)
 	}
