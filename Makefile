@@ -31,14 +31,14 @@ FAILURE_TESTS := TestProcessorCrashLosesNothing TestCrashMidTransactionLeavesEac
 FUZZTIME ?=
 fuzzfor = $(or $(FUZZTIME),$(1))
 
-.PHONY: rules test test-embedded test-kafka test-cluster report fuzz services chaos build demo vet
+.PHONY: rules test test-embedded test-kafka test-cluster report fuzz services chaos build demo vet lint
 
-## test: install and start ClickHouse, PostgreSQL and a real Kafka, check and
-## test the alert rules, then run every test with the race detector: all
-## packages on the embedded broker, the end-to-end and failure suite again
+## test: vet and lint, install and start ClickHouse, PostgreSQL and a real
+## Kafka, check and test the alert rules, then run every test with the race
+## detector: all packages on the embedded broker, the end-to-end and failure suite again
 ## on Apache Kafka, the broker failover test on a three-node cluster, each
 ## fuzz target for its count of inputs; then print the failure tests' figures.
-test: vet services
+test: vet lint services
 	@rm -f $(REPORT)
 	$(MAKE) --no-print-directory rules test-embedded test-kafka test-cluster fuzz report
 
@@ -100,6 +100,12 @@ chaos: services
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+## lint: golangci-lint with .golangci.yml; the pinned version is installed on
+## first use by deploy/lint/golangci-lint.sh (built with go install, outside
+## hookline's go.mod)
+lint:
+	lint=$$(GO=$(GO) bash deploy/lint/golangci-lint.sh) && $$lint run ./...
 
 build:
 	$(GO) build -o hookline ./cmd/hookline

@@ -138,7 +138,7 @@ func TestNewID(t *testing.T) {
 	if a >= b {
 		t.Fatalf("ids do not sort by time: %q >= %q", a, b)
 	}
-	if NewID(t0) == NewID(t0) {
+	if c, d := NewID(t0), NewID(t0); c == d {
 		t.Fatal("two ids of the same millisecond are equal")
 	}
 }

@@ -147,13 +147,13 @@ func (n *node) start() time.Duration {
 	cmd := exec.Command(hooklineBinary(n.t), n.args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close()
 		n.t.Fatal(err)
 	}
 	exited := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
-		logf.Close()
+		_ = logf.Close()
 		close(exited)
 	}()
 	n.mu.Lock()
@@ -185,7 +185,7 @@ func (n *node) ready() bool {
 	if err != nil {
 		return false
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
 }
 
@@ -755,7 +755,7 @@ func postJSON(url string, v any) (int, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var buf [4096]byte
 	n, _ := resp.Body.Read(buf[:])
 	return resp.StatusCode, buf[:n], nil

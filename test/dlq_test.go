@@ -74,7 +74,7 @@ func (h *harness) dlqSendTenant(id, tenant string) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted {
 		h.t.Fatalf("POST /v1/events: %s", resp.Status)
 	}

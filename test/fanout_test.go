@@ -23,7 +23,7 @@ func (h *harness) sendToTenant(id, tenant string) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusAccepted {
 		h.t.Fatalf("POST /v1/events: %s: %s", resp.Status, data)

@@ -36,7 +36,10 @@ import (
 // receivers listen on 127.0.0.1, which the SSRF guard refuses by default.
 // In-process services get it from testConfig.
 func TestMain(m *testing.M) {
-	os.Setenv("HOOKLINE_ALLOW_PRIVATE_DESTINATIONS", "true")
+	if err := os.Setenv("HOOKLINE_ALLOW_PRIVATE_DESTINATIONS", "true"); err != nil {
+		fmt.Fprintln(os.Stderr, "set HOOKLINE_ALLOW_PRIVATE_DESTINATIONS:", err)
+		os.Exit(2)
+	}
 	os.Exit(m.Run())
 }
 
@@ -150,7 +153,7 @@ func (h *harness) send(id, endpointID, key string, payload any) string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusAccepted {
 		h.t.Fatalf("POST /v1/events: %s: %s", resp.Status, data)
@@ -237,8 +240,8 @@ func newReceiver(t testing.TB, respond func(id string, attempt int) int) *receiv
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: rc}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	go func() { _ = srv.Serve(ln) }() // ErrServerClosed once the test closes it
+	t.Cleanup(func() { _ = srv.Close() })
 	rc.url = "http://" + ln.Addr().String() + "/hook"
 	return rc
 }

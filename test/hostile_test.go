@@ -39,8 +39,8 @@ func newHostile(t *testing.T, h func(hs *hostile, w http.ResponseWriter, r *http
 		hs.mu.Unlock()
 		h(hs, w, r)
 	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	go func() { _ = srv.Serve(ln) }() // ErrServerClosed once the test closes it
+	t.Cleanup(func() { _ = srv.Close() })
 	hs.url = "http://" + ln.Addr().String() + "/hook"
 	return hs
 }
@@ -68,8 +68,8 @@ func TestHostileReceiversStayLocal(t *testing.T) {
 			if err != nil {
 				return
 			}
-			conn.(*net.TCPConn).SetLinger(0) // close with RST
-			conn.Close()
+			_ = conn.(*net.TCPConn).SetLinger(0) // close with RST
+			_ = conn.Close()
 		}),
 		"late-200": newHostile(t, func(_ *hostile, w http.ResponseWriter, _ *http.Request) {
 			time.Sleep(timeout + 200*time.Millisecond)

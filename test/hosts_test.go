@@ -41,7 +41,7 @@ func TestServeOnLoopbackRefusesForeignHostsAndFormPosts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode != tt.want {
 				t.Fatalf("%s %s (Host %q) = %s, want %d", tt.method, tt.url, tt.host, resp.Status, tt.want)
 			}
@@ -63,7 +63,7 @@ func TestServeOnLoopbackRefusesForeignHostsAndFormPosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("with tokens, Host hooks.example.com = %s, want 200", resp.Status)
 	}

@@ -126,7 +126,7 @@ func TestAutoDisableEmitsEndpointDisabledToTopicAndOperatorWebhook(t *testing.T)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if ep, _ := h.env.Registry.Get("flaky"); resp.StatusCode != http.StatusOK || !ep.Enabled || ep.DisabledReason != "" {
 		t.Fatalf("re-enable: %s, enabled=%v reason=%q", resp.Status, ep.Enabled, ep.DisabledReason)
 	}

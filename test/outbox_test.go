@@ -36,7 +36,7 @@ func outboxTable(t *testing.T, dsn string) string {
 		if err != nil {
 			return
 		}
-		defer conn.Close(context.Background())
+		defer func() { _ = conn.Close(context.Background()) }()
 		_, _ = conn.Exec(context.Background(), "DROP TABLE IF EXISTS "+table)
 	})
 	return table
@@ -74,7 +74,7 @@ func (p *relayProc) start() {
 		p.t.Fatal(err)
 	}
 	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
+	go func() { _ = cmd.Wait(); _ = logf.Close(); close(exited) }()
 	p.mu.Lock()
 	p.cmd, p.exited = cmd, exited
 	p.mu.Unlock()
@@ -99,7 +99,7 @@ func (p *relayProc) active() bool {
 	if err != nil {
 		return false
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		if sc.Text() == "hookline_outbox_active 1" {
@@ -129,7 +129,7 @@ func outboxProducers(ctx context.Context, dsn, table string, n, total int) (map[
 				errs <- err
 				return
 			}
-			defer conn.Close(context.Background())
+			defer func() { _ = conn.Close(context.Background()) }()
 			seqOf := make(map[string]int)
 			for written := 0; written < per; {
 				size := min(1+rand.IntN(20), per-written)
@@ -339,7 +339,7 @@ func TestServeRelaysItsOutbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(context.Background())
+	defer func() { _ = conn.Close(context.Background()) }()
 	const n = 50
 	for i := range n {
 		if _, err := conn.Exec(t.Context(), "INSERT INTO "+table+" (id, type, endpoint_id, payload) VALUES ($1, 'outbox.test', 'ep', $2)",
@@ -357,7 +357,10 @@ func TestServeRelaysItsOutbox(t *testing.T) {
 	}
 	for _, h := range hits {
 		var i int
-		fmt.Sscanf(h.id, "row-%d", &i)
+		if _, err := fmt.Sscanf(h.id, "row-%d", &i); err != nil {
+			t.Errorf("webhook-id %q is not row-<n>: %v", h.id, err)
+			continue
+		}
 		if got, want := dataOf(t, h.body), fmt.Sprintf(`{"n": %d}`, i); got != want {
 			t.Errorf("%s: payload %s, want %s byte for byte", h.id, got, want)
 		}

@@ -52,7 +52,7 @@ func (h *harness) postRaw(path, body string) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusAccepted {
 		h.t.Fatalf("POST %s: %s: %s", path, resp.Status, data)

@@ -80,7 +80,7 @@ func alertState(t *testing.T, prom, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var body struct {
 		Status string `json:"status"`
 		Data   struct {

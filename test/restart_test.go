@@ -62,7 +62,7 @@ func freeAddr(t *testing.T) string {
 			t.Fatal(err)
 		}
 		addr := ln.Addr().String()
-		ln.Close()
+		_ = ln.Close()
 		if !handedOut[addr] {
 			handedOut[addr] = true
 			return addr
@@ -127,7 +127,7 @@ func (s *serveProc) start() {
 		resp, err := http.Get("http://" + metrics + "/readyz")
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				s.t.Logf("serve ready after %v", time.Since(began).Round(time.Millisecond))
 				return
@@ -160,7 +160,7 @@ func (s *serveProc) post(path string, v any) (int, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	data, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, data, nil
 }
@@ -275,7 +275,7 @@ func TestServeKilledMidRunLosesNothing(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	proc.cmd.Process.Signal(syscall.SIGTERM)
+	_ = proc.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-proc.exited:
 		if proc.waitErr != nil {

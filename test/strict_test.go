@@ -131,7 +131,7 @@ func TestStrictEndpointHoldsAFailingKeyAndLetsOthersFlow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		data, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, data
 	}
@@ -174,7 +174,7 @@ func TestStrictEndpointHoldsAFailingKeyAndLetsOthersFlow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		var body struct{ Held []heldKey }
 		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 			t.Fatal(err)
@@ -461,7 +461,9 @@ func TestStrictHeldKeysWaitInKafkaNotInMemory(t *testing.T) {
 		for _, line := range strings.Split(m, "\n") {
 			if v, ok := strings.CutPrefix(line, name+`{stage="strict"} `); ok {
 				var n int
-				fmt.Sscan(v, &n)
+				if _, err := fmt.Sscan(v, &n); err != nil {
+					t.Fatalf("%s: %q is not a count: %v", name, v, err)
+				}
 				return n
 			}
 		}
@@ -521,7 +523,7 @@ func (h *harness) metricsText() string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }

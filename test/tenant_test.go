@@ -52,7 +52,7 @@ func (h *harness) sendAs(token string, event map[string]any, header ...string) m
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusAccepted {
 		h.t.Fatalf("POST /v1/events as %s: %s: %s", token, resp.Status, data)

@@ -35,7 +35,7 @@ func run(ctx context.Context, dsn, invoice, endpoint string) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.Background())
+	defer func() { _ = conn.Close(context.Background()) }()
 	// The business table of this example.
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS invoices (id text PRIMARY KEY, customer text NOT NULL, status text NOT NULL)`); err != nil {
 		return err

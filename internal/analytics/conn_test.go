@@ -117,5 +117,5 @@ func TestOpenRefusesWrongCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open as the default user: %v", err)
 	}
-	conn.Close()
+	_ = conn.Close()
 }

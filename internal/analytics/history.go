@@ -41,7 +41,7 @@ func EventHistory(ctx context.Context, conn driver.Conn, database, event string,
 	if err != nil {
 		return nil, fmt.Errorf("attempt history of event %s: %w", event, err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	var out []EventAttempt
 	for rows.Next() {
 		var a EventAttempt

@@ -229,7 +229,7 @@ func RunQuery(ctx context.Context, conn driver.Conn, q Query, p Params) (Result,
 	if err != nil {
 		return Result{}, fmt.Errorf("run query %s: %w", q.Name, err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	res := Result{Query: q, Columns: rows.Columns()}
 	types := rows.ColumnTypes()
 	for _, t := range types {
@@ -388,7 +388,7 @@ func countByOutcome(ctx context.Context, conn driver.Conn, database, where strin
 	if err != nil {
 		return nil, fmt.Errorf("count attempts by outcome: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	out := map[string]uint64{}
 	for rows.Next() {
 		var o string

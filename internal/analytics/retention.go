@@ -62,7 +62,7 @@ GROUP BY partition ORDER BY partition`, quoteString(database), quoteString(table
 	if err != nil {
 		return nil, fmt.Errorf("list partitions: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	var out []DroppedPartition
 	for rows.Next() {
 		p := DroppedPartition{Table: table}

@@ -349,7 +349,7 @@ func tableEngines(ctx context.Context, conn driver.Conn, database string) (map[s
 	if err != nil {
 		return nil, fmt.Errorf("read table engines: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	out := map[string]string{}
 	for rows.Next() {
 		var name, engine string
@@ -382,7 +382,7 @@ func AppliedVersions(ctx context.Context, conn driver.Conn, database string) (ma
 	if err != nil {
 		return nil, fmt.Errorf("read applied schema versions: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	applied := map[uint32]bool{}
 	for rows.Next() {
 		var v uint32

@@ -30,7 +30,7 @@ func Extras(cfg config.Config) []func(ctx context.Context, env *pipeline.Env) er
 		if err != nil {
 			return err
 		}
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
 		sink, err := NewSink(SinkConfig{
 			Brokers:    env.Brokers,
 			KafkaOpts:  env.KafkaOpts,
@@ -62,7 +62,7 @@ func pruner(cfg config.Config) func(ctx context.Context, env *pipeline.Env) erro
 		if err != nil {
 			return err
 		}
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
 		f, err := DetectFlavor(conn)
 		if err != nil || f.Modern() {
 			return nil // TTL keeps the retention; or the sink reports the server
@@ -103,7 +103,7 @@ func openClickHouse(ctx context.Context, cfg config.Config, env *pipeline.Env) (
 			return err
 		}
 		if err := MigrateRetention(ctx, c, cfg.ClickHouseDatabase, RetentionFrom(cfg)); err != nil {
-			c.Close()
+			_ = c.Close()
 			return err
 		}
 		conn = c

@@ -311,7 +311,7 @@ func startPrivateClickHouse(t *testing.T) *privateClickHouse {
 
 // script runs deploy/clickhouse/clickhouse.sh cmd on the private server.
 func (p *privateClickHouse) script(ctx context.Context, cmd string) error {
-	c := exec.CommandContext(ctx, "bash", filepath.Join("..", "deploy", "clickhouse", "clickhouse.sh"), cmd)
+	c := exec.CommandContext(ctx, "bash", filepath.Join("..", "..", "deploy", "clickhouse", "clickhouse.sh"), cmd)
 	c.Env = p.env
 	out, err := c.CombinedOutput()
 	if err != nil {
@@ -341,7 +341,7 @@ func freePorts(t *testing.T, n int) []int {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer ln.Close()
+		defer func() { _ = ln.Close() }()
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
 	return ports

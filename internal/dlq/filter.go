@@ -14,15 +14,6 @@ import (
 // ErrBadFilter wraps every filter validation error.
 var ErrBadFilter = errors.New("bad filter")
 
-// ErrorClasses are the error classes a filter may name: the ones the
-// pipeline writes.
-var ErrorClasses = []processors.ErrorClass{
-	processors.ClassHTTP3xx, processors.ClassHTTP4xx, processors.ClassHTTP408, processors.ClassHTTP409, processors.ClassHTTP410,
-	processors.ClassHTTP429, processors.ClassHTTP5xx, processors.ClassTimeout, processors.ClassConnection,
-	processors.ClassCircuitOpen, processors.ClassEndpointDisabled, processors.ClassEndpointMissing,
-	processors.ClassMalformed, processors.ClassNoSecret, processors.ClassDestinationRefused, processors.ClassClientCert,
-}
-
 // Filter selects DLQ entries. Every set criterion must hold; a list matches
 // when any of its values does. The zero Filter matches everything.
 type Filter struct {
@@ -53,10 +44,10 @@ func (f Filter) Validate() error {
 		errs = append(errs, fmt.Errorf("%w: --%s: %s", ErrBadFilter, flag, fmt.Sprintf(format, args...)))
 	}
 	for _, c := range f.ErrorClasses {
-		if !slices.Contains(ErrorClasses, processors.ErrorClass(c)) {
-			known := make([]string, len(ErrorClasses))
-			for i, k := range ErrorClasses {
-				known[i] = string(k)
+		if !processors.KnownClass(processors.ErrorClass(c)) {
+			known := make([]string, len(processors.ErrorClasses))
+			for i, k := range processors.ErrorClasses {
+				known[i] = string(k.Class)
 			}
 			bad("error-class", "unknown error class %q (known: %s)", c, strings.Join(known, ", "))
 		}

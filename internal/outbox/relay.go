@@ -145,7 +145,7 @@ func (r *Relay) session(ctx context.Context) (relayed bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("connect to postgres: %w", err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	if err := r.takeLock(ctx, conn); err != nil {
 		return false, err
 	}

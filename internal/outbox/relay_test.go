@@ -39,7 +39,7 @@ func testTable(t testing.TB, dsn string) (*pgx.Conn, string) {
 	}
 	t.Cleanup(func() {
 		_, _ = conn.Exec(context.Background(), "DROP TABLE IF EXISTS "+table)
-		conn.Close(context.Background())
+		_ = conn.Close(context.Background())
 	})
 	return conn, table
 }
@@ -179,7 +179,7 @@ func TestRelayPublishesRowsCommittedOutOfOrderOnceInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close(context.Background())
+	defer func() { _ = other.Close(context.Background()) }()
 	const keys, perKey = 10, 50
 	for n := range perKey {
 		tx, err := other.Begin(ctx)

@@ -34,8 +34,13 @@ func Figures(t testing.TB, format string, args ...any) {
 		t.Errorf("test report: %v", err)
 		return
 	}
-	defer f.Close()
-	if _, err := fmt.Fprintf(f, "%s: %s\n", t.Name(), line); err != nil {
+	_, err = fmt.Fprintf(f, "%s: %s\n", t.Name(), line)
+	// Close reports a write the file system lost: without this, make test
+	// would fail for a test without figures and not say why.
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		t.Errorf("test report: %v", err)
 	}
 }

@@ -90,7 +90,7 @@ func (rc *receiver) deliver(id string) (int, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, strings.TrimSpace(string(b)), nil
 }
@@ -200,7 +200,7 @@ func TestUnverifiedRequestsAreRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest || called {
 		t.Fatalf("unsigned request: %d, handler called %v; want 400 and not called", resp.StatusCode, called)
 	}
