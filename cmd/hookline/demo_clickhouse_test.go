@@ -31,7 +31,7 @@ func runDemoJSON(t *testing.T, args ...string) DemoSummary {
 	os.Stdout = w
 	runErr := runDemo(t.Context(), append([]string{"--json"}, args...))
 	os.Stdout = stdout
-	w.Close()
+	_ = w.Close()
 	out := <-collected
 	if runErr != nil {
 		t.Fatalf("demo %v: %v\n%s", args, runErr, out)
@@ -62,7 +62,7 @@ func TestDemoClickHouseCountsOnlyItsRun(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		conn.Close()
+		_ = conn.Close()
 	})
 
 	var runs []DemoSummary

@@ -40,7 +40,7 @@ func TestDemoLogsNoSecret(t *testing.T) {
 	}()
 	runErr := runDemo(t.Context(), []string{"--events", "200", "--json", "--log-level", "debug", "--data-dir", dataDir})
 	os.Stdout, os.Stderr = stdout, stderr
-	outW.Close()
+	_ = outW.Close()
 	out := <-collected
 	if runErr != nil {
 		t.Fatalf("demo: %v\n%s", runErr, out)

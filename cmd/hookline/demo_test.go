@@ -22,7 +22,7 @@ func TestDemoJSONSummary(t *testing.T) {
 	os.Stdout = w
 	runErr := runDemo(t.Context(), []string{"--events", "300", "--json"})
 	os.Stdout = stdout
-	w.Close()
+	_ = w.Close()
 	out, _ := io.ReadAll(r)
 	if runErr != nil {
 		t.Fatalf("demo: %v\n%s", runErr, out)

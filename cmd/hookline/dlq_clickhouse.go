@@ -31,7 +31,7 @@ func attemptHistory(ctx context.Context, cfg config.Config) (lookup func(eventID
 		all, err := analytics.EventHistory(ctx, conn, cfg.ClickHouseDatabase, eventID, time.Unix(0, 0), time.Now().Add(time.Minute))
 		return slices.DeleteFunc(all, func(a analytics.EventAttempt) bool { return a.EndpointID != endpointID }), err
 	}
-	return lookup, func() { conn.Close() }, nil
+	return lookup, func() { _ = conn.Close() }, nil
 }
 
 // auditToClickHouse copies the replay's latest audit record (whatever its
@@ -56,7 +56,7 @@ func auditToClickHouse(ctx context.Context, cfg config.Config, d *dlq.Client, re
 	if err != nil {
 		return fmt.Errorf("clickhouse %s: %w", cfg.ClickHouse, err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	if err := analytics.MigrateRetention(ctx, conn, cfg.ClickHouseDatabase, analytics.RetentionFrom(cfg)); err != nil {
 		return err
 	}

@@ -40,8 +40,7 @@ func withDLQ(ctx context.Context, in invocation, tenants bool, fn func(d *dlq.Cl
 	}
 	defer closeClient()
 	out := bufio.NewWriterSize(os.Stdout, 64<<10)
-	defer out.Flush()
-	return fn(d, s, out)
+	return errors.Join(fn(d, s, out), out.Flush())
 }
 
 // dlqList streams: one line (or JSON object) per entry as it is read, so
@@ -57,7 +56,7 @@ func dlqList(ctx context.Context, in invocation, o *dlqFlags) error {
 	return withDLQ(ctx, in, true, func(d *dlq.Client, _ *dlqSession, out *bufio.Writer) error {
 		enc := json.NewEncoder(out)
 		if !o.asJSON {
-			out.WriteString(listHeader)
+			fmt.Fprint(out, listHeader)
 		}
 		n := 0
 		err := d.Scan(ctx, f, func(e *dlq.Entry) error {
@@ -109,7 +108,7 @@ func dlqShow(ctx context.Context, in invocation, o *dlqFlags) error {
 				continue
 			}
 			if i > 0 {
-				out.WriteString("\n")
+				fmt.Fprintln(out)
 			}
 			writeShown(out, e, s, history != nil)
 		}
@@ -198,7 +197,7 @@ func dlqReplay(ctx context.Context, in invocation, o *dlqFlags) error {
 // one draws its progress on stderr.
 func runReplay(ctx context.Context, d *dlq.Client, o dlq.ReplayOptions, out *bufio.Writer) error {
 	if o.DryRun {
-		out.WriteString(listHeader)
+		fmt.Fprint(out, listHeader)
 		o.OnMatch = func(e *dlq.Entry) { writeListLine(out, e.Summary(d.Tenant(e))) }
 	} else {
 		p := newProgressView(os.Stderr)

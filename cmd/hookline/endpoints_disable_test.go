@@ -38,7 +38,7 @@ func TestDisableRecordsReasonThroughAPIAndCLI(t *testing.T) {
 	reg := endpoints.NewRegistry(cl, topic, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	go reg.Run(ctx)
+	go func() { _ = reg.Run(ctx) }()
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer wcancel()
 	if err := reg.WaitReady(wctx); err != nil {

@@ -39,7 +39,9 @@ func TestCLIEscapesWhatItPrints(t *testing.T) {
 	e.State.LastError, e.State.DLQReason, e.State.OriginTopic = evil, evil, evil
 	s := shown{Summary: e.Summary(evil), Key: evil, Headers: map[string]string{evil: evil}}
 	writeShown(&buf, e, s, false)
-	writeEndpointsTable(&buf, []endpointView{{Endpoint: endpoints.Endpoint{ID: "ep", URL: "https://x/" + evil, Tenant: evil, EventTypes: []string{evil}}}})
+	if err := writeEndpointsTable(&buf, []endpointView{{Endpoint: endpoints.Endpoint{ID: "ep", URL: "https://x/" + evil, Tenant: evil, EventTypes: []string{evil}}}}); err != nil {
+		t.Fatal(err)
+	}
 	out := buf.String()
 	if strings.ContainsAny(out, "\x1b\x07") {
 		t.Fatalf("output carries control characters:\n%q", out)

@@ -25,7 +25,7 @@ func localDefaults(name string) (config.Config, func(), error) {
 		return d, nil, err
 	}
 	d.DataDir = tmp
-	return d, func() { os.RemoveAll(tmp) }, nil
+	return d, func() { _ = os.RemoveAll(tmp) }, nil
 }
 
 // startLocal runs a pipeline service until ctx ends and returns once it is

@@ -47,7 +47,7 @@ func startAndDescribe() (map[string]bool, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	cfg := config.Default()
 	cfg.KafkaListen, cfg.Listen, cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.DataDir = dir
@@ -70,13 +70,14 @@ func startAndDescribe() (map[string]bool, bool, error) {
 		return nil, false, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	var runErr error
+	stopped := make(chan struct{})
+	go func() { runErr = svc.Run(ctx); close(stopped) }()
+	defer func() { cancel(); <-stopped }()
 	select {
 	case <-svc.Ready():
-	case err := <-done:
-		return nil, false, fmt.Errorf("service stopped before ready: %w", err)
+	case <-stopped:
+		return nil, false, fmt.Errorf("service stopped before ready: %w", runErr)
 	case <-time.After(60 * time.Second):
 		return nil, false, fmt.Errorf("service not ready within 60s")
 	}

@@ -87,7 +87,7 @@ func runMigrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	if err := analytics.MigrateRetention(ctx, conn, db, m.retention); err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func migrateOutbox(ctx context.Context, dsn, table string) error {
 	if err != nil {
 		return fmt.Errorf("connect to postgres: %w", err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	if err := outbox.Migrate(ctx, conn, table); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

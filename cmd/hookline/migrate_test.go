@@ -152,7 +152,7 @@ func TestMigratePrune(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		conn.Close()
+		_ = conn.Close()
 	})
 	args := []string{"--clickhouse", addr, "--database", db, "--analytics-retention", "720h", "--analytics-rollup-retention", "9600h", "--prune"}
 	for range 2 {

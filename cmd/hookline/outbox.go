@@ -65,7 +65,7 @@ served on --metrics-listen.`)
 	srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
+	defer func() { _ = srv.Close() }()
 	log.Info("outbox relay starting", "table", cfg.OutboxTable, "brokers", brokers, "metrics", ln.Addr().String())
 	return relay.Run(ctx)
 }

@@ -51,7 +51,7 @@ func openRegistry(ctx context.Context, cfg config.Config, writes bool) (*endpoin
 // the endpoints topic.
 func startRegistry(ctx context.Context, reg *endpoints.Registry, topic string) (stop func(), err error) {
 	runCtx, cancel := context.WithCancel(ctx)
-	go reg.Run(runCtx)
+	go func() { _ = reg.Run(runCtx) }()
 	waitCtx, cancelWait := context.WithTimeout(ctx, 15*time.Second)
 	defer cancelWait()
 	if err := reg.WaitReady(waitCtx); err != nil {

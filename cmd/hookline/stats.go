@@ -75,7 +75,7 @@ func stats(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("stats: %w", err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	now := time.Now()
 	if *event != "" {
 		return eventHistory(ctx, w, conn, db, *event, now.Add(-*since), now.Add(time.Minute), *asJSON)

@@ -32,7 +32,7 @@ func TestStatsEventHistory(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		conn.Close()
+		_ = conn.Close()
 	})
 	if err := analytics.Migrate(ctx, conn, db); err != nil {
 		t.Fatal(err)

@@ -560,7 +560,7 @@ func checkTopicPrefix(p string) error {
 		return fmt.Errorf("must be at most %d characters, got %d", maxPrefixLen, len(p))
 	}
 	for _, r := range p {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+		if !topicChar(r) {
 			return fmt.Errorf("may only contain letters, digits, '.', '_' and '-' (Kafka topic characters), got %q", p)
 		}
 	}
@@ -578,4 +578,9 @@ func isIdentifier(s string) bool {
 		}
 	}
 	return true
+}
+
+// topicChar reports whether r may appear in a Kafka topic name.
+func topicChar(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
 }

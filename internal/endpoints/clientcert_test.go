@@ -138,7 +138,7 @@ func TestClientCertFingerprint(t *testing.T) {
 	if (Endpoint{}).ClientCertFingerprint() != "" {
 		t.Error("an endpoint without a certificate has a fingerprint")
 	}
-	if a.ClientCertFingerprint() == b.ClientCertFingerprint() || a.ClientCertFingerprint() != a.ClientCertFingerprint() {
+	if fa, again := a.ClientCertFingerprint(), a.ClientCertFingerprint(); fa == b.ClientCertFingerprint() || fa != again {
 		t.Error("fingerprints do not tell certificates apart")
 	}
 	if len(a.ClientCertSHA256()) != 64 {

@@ -59,7 +59,12 @@ func startBoxedRegistry(t *testing.T, c *kfake.Cluster, box *SecretBox) (*Regist
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("registry stopped with %v", err)
+		}
+	})
 	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer wcancel()
 	if err := r.WaitReady(wctx); err != nil {

@@ -66,7 +66,7 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer conn.Close()
+			defer func() { _ = conn.Close() }()
 			// 100 bytes announced, one sent, the rest never comes.
 			fmt.Fprintf(conn, "POST /v1/events HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n%sContent-Length: 100\r\n\r\n{", addr, tt.auth)
 			got := closedWithin(t, conn, 10*time.Second)
@@ -82,33 +82,33 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 
 // An idle keep-alive connection is closed after the idle timeout.
 func TestIdleConnectionIsClosed(t *testing.T) {
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
 	addr := serveLimited(t, h, ServerLimits{IdleTimeout: 200 * time.Millisecond})
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
 	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.Body.Close()
+	_ = res.Body.Close()
 	closedWithin(t, conn, 10*time.Second)
 }
 
 // At most MaxConnections are served at once; the next is served as soon as
 // one of them closes.
 func TestMaxConnections(t *testing.T) {
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
 	addr := serveLimited(t, h, ServerLimits{MaxConnections: 2})
 	get := func(conn net.Conn, wait time.Duration) error {
 		fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
 		_ = conn.SetReadDeadline(time.Now().Add(wait))
 		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 		if err == nil {
-			res.Body.Close()
+			_ = res.Body.Close()
 		}
 		return err
 	}
@@ -118,7 +118,7 @@ func TestMaxConnections(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		if err := get(c, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
@@ -128,17 +128,17 @@ func TestMaxConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer third.Close()
+	defer func() { _ = third.Close() }()
 	if err := get(third, 300*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("a third connection was served while two were open (err %v)", err)
 	}
-	held[0].Close()
+	_ = held[0].Close()
 	_ = third.SetReadDeadline(time.Now().Add(10 * time.Second))
 	res, err := http.ReadResponse(bufio.NewReader(third), nil)
 	if err != nil {
 		t.Fatalf("the third connection was not served after one closed: %v", err)
 	}
-	res.Body.Close()
+	_ = res.Body.Close()
 }
 
 // A refused request is answered without waiting for the body the client
@@ -152,14 +152,14 @@ func TestRefusalDoesNotWaitForBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	fmt.Fprintf(conn, "POST /v1/events HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{", addr)
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatalf("no answer while the body is outstanding: %v", err)
 	}
-	res.Body.Close()
+	_ = res.Body.Close()
 	if res.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("status %d, want 401", res.StatusCode)
 	}
