@@ -473,7 +473,11 @@ func TestRunnerHandlesQueuedRebalancesBeforeTakingAPollsRecords(t *testing.T) {
 }
 
 // idleRunner is a runner on topic "in" whose stage does nothing, for tests
-// that drive its loop by hand; it is closed at the end of the test.
+// that drive its loop by hand; it is closed at the end of the test. It has
+// joined its group and applied its assignment: the assignment the group
+// makes in the background would otherwise land among the events a test
+// queues, at a moment of its own, and reset the partitions the test set up.
+// (In the bubble, no timer of the group fires until the test blocks.)
 func idleRunner(t *testing.T, c *testCluster, txnID string) *Runner {
 	t.Helper()
 	r, err := NewRunner(RunnerConfig{
@@ -485,6 +489,10 @@ func idleRunner(t *testing.T, c *testCluster, txnID string) *Runner {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.sess.Close)
+	if !waitUntil(10*time.Second, r.Ready) {
+		t.Fatal("the runner was not assigned its partitions")
+	}
+	r.handleEvents()
 	return r
 }
 
