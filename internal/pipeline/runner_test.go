@@ -38,8 +38,11 @@ func (c *testCluster) opts(more ...kgo.Opt) []kgo.Opt {
 // at the end of the test.
 func newCluster(t *testing.T, partitions int32, topics ...string) *testCluster {
 	t.Helper()
+	// The port is only a name on the in-memory network. Nothing listens on
+	// port 1 of the host: a client left without the virtual dialer fails
+	// instead of reaching a real broker on the default port, 9092.
 	vn := new(kfake.VirtualNetwork)
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(9092), kfake.ListenFn(vn.Listen),
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(1), kfake.ListenFn(vn.Listen),
 		kfake.SeedTopics(partitions, topics...))
 	if err != nil {
 		t.Fatal(err)
