@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -86,48 +87,50 @@ func TestValidateClientCert(t *testing.T) {
 // The client key is encrypted in the topic, decrypted on read, masked for
 // display; the certificate is public and stays as is.
 func TestClientKeyAtRest(t *testing.T) {
-	cert, key := clientPair(t, "acme")
-	c := newCluster(t)
-	box := mustBox(t, testKey(1))
-	r, _ := startBoxedRegistry(t, c, box)
-	secret, _ := GenerateSecret()
-	e := Endpoint{ID: "ep_mtls", URL: "https://example.com/hook", Secrets: []string{secret}, Enabled: true, ClientCertPEM: cert, ClientKeyPEM: key}
-	if err := r.Create(context.Background(), e); err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range rawValues(t, c) {
-		if strings.Contains(v, "PRIVATE KEY") || strings.Contains(v, strings.Split(key, "\n")[1]) {
-			t.Fatalf("the stored record holds the client key in plaintext: %s", v)
+	synctest.Test(t, func(t *testing.T) {
+		cert, key := clientPair(t, "acme")
+		c := newCluster(t)
+		box := mustBox(t, testKey(1))
+		r, _ := startBoxedRegistry(t, c, box)
+		secret, _ := GenerateSecret()
+		e := Endpoint{ID: "ep_mtls", URL: "https://example.com/hook", Secrets: []string{secret}, Enabled: true, ClientCertPEM: cert, ClientKeyPEM: key}
+		if err := r.Create(context.Background(), e); err != nil {
+			t.Fatal(err)
 		}
-		if !strings.Contains(v, `"client_key_pem":"enc:v1:`) {
-			t.Errorf("the stored record has no encrypted client key: %s", v)
+		for _, v := range rawValues(t, c) {
+			if strings.Contains(v, "PRIVATE KEY") || strings.Contains(v, strings.Split(key, "\n")[1]) {
+				t.Fatalf("the stored record holds the client key in plaintext: %s", v)
+			}
+			if !strings.Contains(v, `"client_key_pem":"enc:v1:`) {
+				t.Errorf("the stored record has no encrypted client key: %s", v)
+			}
 		}
-	}
 
-	// Another process with the key reads it back.
-	r2, _ := startBoxedRegistry(t, c, box)
-	got, ok := r2.Get("ep_mtls")
-	if !ok || got.ClientKeyPEM != key || got.ClientCertPEM != cert {
-		t.Fatalf("read back: found %v, key decrypted %v, cert kept %v", ok, got.ClientKeyPEM == key, got.ClientCertPEM == cert)
-	}
-	if _, err := got.ClientCertificate(); err != nil {
-		t.Fatalf("ClientCertificate: %v", err)
-	}
-	m := got.Masked()
-	if m.ClientKeyPEM != "(private key)" || m.ClientCertPEM != cert {
-		t.Errorf("masked key %q, cert kept %v", m.ClientKeyPEM, m.ClientCertPEM == cert)
-	}
+		// Another process with the key reads it back.
+		r2, _ := startBoxedRegistry(t, c, box)
+		got, ok := r2.Get("ep_mtls")
+		if !ok || got.ClientKeyPEM != key || got.ClientCertPEM != cert {
+			t.Fatalf("read back: found %v, key decrypted %v, cert kept %v", ok, got.ClientKeyPEM == key, got.ClientCertPEM == cert)
+		}
+		if _, err := got.ClientCertificate(); err != nil {
+			t.Fatalf("ClientCertificate: %v", err)
+		}
+		m := got.Masked()
+		if m.ClientKeyPEM != "(private key)" || m.ClientCertPEM != cert {
+			t.Errorf("masked key %q, cert kept %v", m.ClientKeyPEM, m.ClientCertPEM == cert)
+		}
 
-	// One without it keeps the ciphertext, cannot use it, and refuses to
-	// rewrite the endpoint.
-	r3, _ := startBoxedRegistry(t, c, nil)
-	enc, _ := r3.Get("ep_mtls")
-	if !IsEncrypted(enc.ClientKeyPEM) || enc.Masked().ClientKeyPEM != "enc:v1:…" {
-		t.Fatalf("without the key: client key %.12q…, masked %q", enc.ClientKeyPEM, enc.Masked().ClientKeyPEM)
-	}
-	if _, err := enc.ClientCertificate(); err == nil {
-		t.Error("an encrypted client key parsed")
-	}
+		// One without it keeps the ciphertext, cannot use it, and refuses to
+		// rewrite the endpoint.
+		r3, _ := startBoxedRegistry(t, c, nil)
+		enc, _ := r3.Get("ep_mtls")
+		if !IsEncrypted(enc.ClientKeyPEM) || enc.Masked().ClientKeyPEM != "enc:v1:…" {
+			t.Fatalf("without the key: client key %.12q…, masked %q", enc.ClientKeyPEM, enc.Masked().ClientKeyPEM)
+		}
+		if _, err := enc.ClientCertificate(); err == nil {
+			t.Error("an encrypted client key parsed")
+		}
+	})
 }
 
 func TestClientCertFingerprint(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -14,22 +15,49 @@ import (
 
 const testTopic = "hookline.endpoints"
 
-func newCluster(t *testing.T) *kfake.Cluster {
+// testCluster is a kfake cluster on an in-memory network, so that a test
+// that waits for a registry may run in a synctest bubble: a goroutine
+// blocked on loopback TCP is not durably blocked, and the bubble's clock
+// could not advance.
+type testCluster struct {
+	*kfake.Cluster
+	net *kfake.VirtualNetwork
+}
+
+// opts are the client options that reach the cluster.
+func (c *testCluster) opts(more ...kgo.Opt) []kgo.Opt {
+	return append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.Dialer(c.net.DialContext)}, more...)
+}
+
+// newBareCluster starts a cluster without topics; it is closed at the end
+// of the test.
+func newBareCluster(t *testing.T) *testCluster {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	// The port is only a name on the in-memory network. Nothing listens on
+	// port 1 of the host: a client left without the virtual dialer fails
+	// instead of reaching a real broker on the default port, 9092.
+	vn := new(kfake.VirtualNetwork)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(1), kfake.ListenFn(vn.Listen))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
+	return &testCluster{Cluster: c, net: vn}
+}
+
+// newCluster starts a cluster with the endpoints topic.
+func newCluster(t *testing.T) *testCluster {
+	t.Helper()
+	c := newBareCluster(t)
 	if err := c.CreateTopic(testTopic, 1, map[string]string{"cleanup.policy": "compact"}); err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
-func newClient(t *testing.T, c *kfake.Cluster) *kgo.Client {
+func newClient(t *testing.T, c *testCluster) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	cl, err := kgo.NewClient(c.opts()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +67,7 @@ func newClient(t *testing.T, c *kfake.Cluster) *kgo.Client {
 
 // startRegistry runs a registry on its own client until the test ends and
 // waits until it has read the topic.
-func startRegistry(t *testing.T, c *kfake.Cluster) *Registry {
+func startRegistry(t *testing.T, c *testCluster) *Registry {
 	t.Helper()
 	r := NewRegistry(newClient(t, c), testTopic, nil)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -68,7 +96,8 @@ func testEndpoint(t *testing.T, id string) Endpoint {
 	return Endpoint{ID: id, URL: "https://example.com/hooks/" + id, Secrets: []string{secret}, Enabled: true}
 }
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually polls cond until it holds or the deadline passes; in a
+// synctest bubble its sleeps and deadline are virtual.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -155,31 +184,33 @@ func TestRegistryGetReturnsCopies(t *testing.T) {
 }
 
 func TestRegistrySecondProcessSeesChanges(t *testing.T) {
-	ctx := context.Background()
-	c := newCluster(t)
-	a := startRegistry(t, c)
-	b := startRegistry(t, c)
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := newCluster(t)
+		a := startRegistry(t, c)
+		b := startRegistry(t, c)
 
-	if err := a.Put(ctx, testEndpoint(t, "ep_shared")); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "second registry sees the new endpoint", func() bool {
-		_, ok := b.Get("ep_shared")
-		return ok
-	})
-	if err := a.Disable(ctx, "ep_shared", "paused by operator"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "second registry sees the endpoint disabled", func() bool {
-		e, _ := b.Get("ep_shared")
-		return !e.Enabled
-	})
-	if err := b.Delete(ctx, "ep_shared"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "first registry sees the tombstone", func() bool {
-		_, ok := a.Get("ep_shared")
-		return !ok
+		if err := a.Put(ctx, testEndpoint(t, "ep_shared")); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "second registry sees the new endpoint", func() bool {
+			_, ok := b.Get("ep_shared")
+			return ok
+		})
+		if err := a.Disable(ctx, "ep_shared", "paused by operator"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "second registry sees the endpoint disabled", func() bool {
+			e, _ := b.Get("ep_shared")
+			return !e.Enabled
+		})
+		if err := b.Delete(ctx, "ep_shared"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "first registry sees the tombstone", func() bool {
+			_, ok := a.Get("ep_shared")
+			return !ok
+		})
 	})
 }
 
@@ -231,11 +262,7 @@ func TestRegistryReadyOnEmptyTopic(t *testing.T) {
 }
 
 func TestRegistryMissingTopic(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newBareCluster(t)
 	r := NewRegistry(newClient(t, c), "does-not-exist", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

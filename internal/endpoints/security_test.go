@@ -10,9 +10,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookline/hookline/signature"
@@ -49,7 +49,7 @@ func (l *lockedBuffer) String() string {
 
 // startBoxedRegistry is startRegistry with a secret box (nil: none) and a
 // log the test can read.
-func startBoxedRegistry(t *testing.T, c *kfake.Cluster, box *SecretBox) (*Registry, *lockedBuffer) {
+func startBoxedRegistry(t *testing.T, c *testCluster, box *SecretBox) (*Registry, *lockedBuffer) {
 	t.Helper()
 	logs := &lockedBuffer{}
 	r := NewRegistry(newClient(t, c), testTopic, slog.New(slog.NewTextHandler(logs, nil)))
@@ -73,10 +73,12 @@ func startBoxedRegistry(t *testing.T, c *kfake.Cluster, box *SecretBox) (*Regist
 	return r, logs
 }
 
-// rawValues reads every value of the endpoints topic as stored.
-func rawValues(t *testing.T, c *kfake.Cluster) []string {
+// rawValues reads every value of the endpoints topic as stored: what
+// arrives within 2s. A test that calls it runs in a synctest bubble, where
+// those 2s are virtual: they end once nothing is left to read.
+func rawValues(t *testing.T, c *testCluster) []string {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(testTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(c.opts(kgo.ConsumeTopics(testTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,62 +140,64 @@ func TestSecretBoxRoundTrip(t *testing.T) {
 // a process without the key cannot sign with (or rewrite) what it cannot
 // decrypt.
 func TestRegistryEncryptsSecretsAtRest(t *testing.T) {
-	ctx := context.Background()
-	c := newCluster(t)
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := newCluster(t)
 
-	plain, _ := startBoxedRegistry(t, c, nil)
-	old := testEndpoint(t, "ep_plain")
-	if err := plain.Put(ctx, old); err != nil {
-		t.Fatal(err)
-	}
-
-	box := mustBox(t, testKey(7))
-	w, _ := startBoxedRegistry(t, c, box)
-	e := testEndpoint(t, "ep_enc")
-	e.Rotate(e.Secrets[0], time.Hour, time.Now())
-	next, _ := GenerateKey("v1a")
-	e.Rotate(next, time.Hour, time.Now())
-	if err := w.Put(ctx, e); err != nil {
-		t.Fatal(err)
-	}
-	vals := rawValues(t, c)
-	if len(vals) != 2 {
-		t.Fatalf("%d records, want 2", len(vals))
-	}
-	for _, s := range append(slices.Clone(e.Secrets), e.RetiringSecrets[0].Secret) {
-		if strings.Contains(vals[1], s) {
-			t.Fatalf("stored record contains a secret in plaintext: %s", vals[1])
+		plain, _ := startBoxedRegistry(t, c, nil)
+		old := testEndpoint(t, "ep_plain")
+		if err := plain.Put(ctx, old); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if !strings.Contains(vals[1], encryptedPrefix) {
-		t.Fatalf("stored record has no encrypted secret: %s", vals[1])
-	}
 
-	reader, _ := startBoxedRegistry(t, c, mustBox(t, testKey(9), testKey(7)))
-	got, ok := reader.Get("ep_enc")
-	if !ok || !slices.Equal(got.Secrets, e.Secrets) || got.RetiringSecrets[0].Secret != e.RetiringSecrets[0].Secret {
-		t.Fatalf("reader with the key got %+v", got)
-	}
-	if got, _ := reader.Get("ep_plain"); !slices.Equal(got.Secrets, old.Secrets) {
-		t.Fatalf("plaintext record read as %v", got.Secrets)
-	}
+		box := mustBox(t, testKey(7))
+		w, _ := startBoxedRegistry(t, c, box)
+		e := testEndpoint(t, "ep_enc")
+		e.Rotate(e.Secrets[0], time.Hour, time.Now())
+		next, _ := GenerateKey("v1a")
+		e.Rotate(next, time.Hour, time.Now())
+		if err := w.Put(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		vals := rawValues(t, c)
+		if len(vals) != 2 {
+			t.Fatalf("%d records, want 2", len(vals))
+		}
+		for _, s := range append(slices.Clone(e.Secrets), e.RetiringSecrets[0].Secret) {
+			if strings.Contains(vals[1], s) {
+				t.Fatalf("stored record contains a secret in plaintext: %s", vals[1])
+			}
+		}
+		if !strings.Contains(vals[1], encryptedPrefix) {
+			t.Fatalf("stored record has no encrypted secret: %s", vals[1])
+		}
 
-	keyless, logs := startBoxedRegistry(t, c, nil)
-	got, _ = keyless.Get("ep_enc")
-	if !IsEncrypted(got.Secrets[0]) {
-		t.Fatalf("keyless reader got %v", got.Secrets)
-	}
-	if !strings.Contains(logs.String(), "endpoint secret not decrypted") {
-		t.Fatalf("keyless reader did not warn: %s", logs.String())
-	}
-	err := keyless.Update(ctx, "ep_enc", func(*Endpoint) error { return nil })
-	var fe *FieldError
-	if !errors.As(err, &fe) || !strings.Contains(fe.Reason, "encrypted") {
-		t.Fatalf("keyless rewrite = %v, want a FieldError about encryption", err)
-	}
-	if strings.Contains(logs.String(), "whsec_") || strings.Contains(logs.String(), "whsk_") {
-		t.Fatalf("logs contain a secret: %s", logs.String())
-	}
+		reader, _ := startBoxedRegistry(t, c, mustBox(t, testKey(9), testKey(7)))
+		got, ok := reader.Get("ep_enc")
+		if !ok || !slices.Equal(got.Secrets, e.Secrets) || got.RetiringSecrets[0].Secret != e.RetiringSecrets[0].Secret {
+			t.Fatalf("reader with the key got %+v", got)
+		}
+		if got, _ := reader.Get("ep_plain"); !slices.Equal(got.Secrets, old.Secrets) {
+			t.Fatalf("plaintext record read as %v", got.Secrets)
+		}
+
+		keyless, logs := startBoxedRegistry(t, c, nil)
+		got, _ = keyless.Get("ep_enc")
+		if !IsEncrypted(got.Secrets[0]) {
+			t.Fatalf("keyless reader got %v", got.Secrets)
+		}
+		if !strings.Contains(logs.String(), "endpoint secret not decrypted") {
+			t.Fatalf("keyless reader did not warn: %s", logs.String())
+		}
+		err := keyless.Update(ctx, "ep_enc", func(*Endpoint) error { return nil })
+		var fe *FieldError
+		if !errors.As(err, &fe) || !strings.Contains(fe.Reason, "encrypted") {
+			t.Fatalf("keyless rewrite = %v, want a FieldError about encryption", err)
+		}
+		if strings.Contains(logs.String(), "whsec_") || strings.Contains(logs.String(), "whsk_") {
+			t.Fatalf("logs contain a secret: %s", logs.String())
+		}
+	})
 }
 
 func TestRotation(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,15 +29,24 @@ const (
 
 // env is a kfake cluster with the two topics, a running registry holding
 // one enabled and one disabled endpoint, and a producer client.
+//
+// The cluster is on an in-memory network, so that a test that waits for
+// something may run in a synctest bubble: a goroutine blocked on loopback
+// TCP is not durably blocked, and the bubble's clock could not advance.
 type env struct {
 	cluster  *kfake.Cluster
+	net      *kfake.VirtualNetwork
 	producer *kgo.Client
 	registry *endpoints.Registry
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	// The port is only a name on the in-memory network. Nothing listens on
+	// port 1 of the host: a client left without the virtual dialer fails
+	// instead of reaching a real broker on the default port, 9092.
+	vn := new(kfake.VirtualNetwork)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(1), kfake.ListenFn(vn.Listen))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,8 +57,9 @@ func newEnv(t *testing.T) *env {
 	if err := c.CreateTopic(endpointsTopic, 1, map[string]string{"cleanup.policy": "compact"}); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{cluster: c, producer: newClient(t, c)}
-	e.registry = endpoints.NewRegistry(newClient(t, c), endpointsTopic, nil)
+	e := &env{cluster: c, net: vn}
+	e.producer = e.newClient(t)
+	e.registry = endpoints.NewRegistry(e.newClient(t), endpointsTopic, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.registry.Run(ctx) }()
@@ -79,9 +90,15 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func newClient(t *testing.T, c *kfake.Cluster) *kgo.Client {
+// clientOpts are the options of a client of the env's cluster.
+func (e *env) clientOpts(more ...kgo.Opt) []kgo.Opt {
+	return append([]kgo.Opt{kgo.SeedBrokers(e.cluster.ListenAddrs()...), kgo.Dialer(e.net.DialContext)}, more...)
+}
+
+// newClient is a client of the env's cluster, closed at the end of the test.
+func (e *env) newClient(t *testing.T) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	cl, err := kgo.NewClient(e.clientOpts()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +124,7 @@ func (e *env) records(t *testing.T) []*kgo.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl := newClient(t, e.cluster)
+	cl := e.newClient(t)
 	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, eventsTopic)
 	if err != nil {
 		t.Fatal(err)
@@ -403,50 +420,46 @@ func (p *gateProducer) ProduceSync(ctx context.Context, rs ...*kgo.Record) kgo.P
 }
 
 func TestConcurrentIdenticalRequestsProduceOnce(t *testing.T) {
-	e := newEnv(t)
-	p := &gateProducer{next: e.producer, gate: make(chan struct{})}
-	s := e.server(t, func(c *Config) { c.Producer = p })
-	h := s.Handler()
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		p := &gateProducer{next: e.producer, gate: make(chan struct{})}
+		s := e.server(t, func(c *Config) { c.Producer = p })
+		h := s.Handler()
 
-	const n = 8
-	results := make(chan response, n)
-	for range n {
-		go func() {
-			results <- do(t, h, "POST", "/v1/events", `{"type":"t","endpoint_id":"ep_1","payload":1}`, "Idempotency-Key", "same")
-		}()
-	}
-	// Hold the write until one request owns the key, so the others meet it
-	// in flight (or, if they come later, in the index).
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+		const n = 8
+		results := make(chan response, n)
+		for range n {
+			go func() {
+				results <- do(t, h, "POST", "/v1/events", `{"type":"t","endpoint_id":"ep_1","payload":1}`, "Idempotency-Key", "same")
+			}()
+		}
+		// Hold the write until every request is blocked: one owns the key, at
+		// the gate, and the others meet it in flight.
+		synctest.Wait()
 		s.dedupe.mu.Lock()
 		_, busy := s.dedupe.inflight[idempotencyDedupeKey("", "same")]
 		s.dedupe.mu.Unlock()
-		if busy {
-			break
+		if !busy {
+			t.Fatal("no request took the key")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no request took the key within 10s")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	close(p.gate)
+		close(p.gate)
 
-	ids := make(map[string]bool)
-	originals := 0
-	for range n {
-		res := <-results
-		if res.status != 202 {
-			t.Fatalf("answer %d %s", res.status, res.raw)
+		ids := make(map[string]bool)
+		originals := 0
+		for range n {
+			res := <-results
+			if res.status != 202 {
+				t.Fatalf("answer %d %s", res.status, res.raw)
+			}
+			ids[res.str("id")] = true
+			if res.body["duplicate"] == false {
+				originals++
+			}
 		}
-		ids[res.str("id")] = true
-		if res.body["duplicate"] == false {
-			originals++
+		if len(ids) != 1 || originals != 1 || p.records != 1 {
+			t.Fatalf("ids %v, %d originals, %d records produced; want one of each", ids, originals, p.records)
 		}
-	}
-	if len(ids) != 1 || originals != 1 || p.records != 1 {
-		t.Fatalf("ids %v, %d originals, %d records produced; want one of each", ids, originals, p.records)
-	}
+	})
 }
 
 type failingProducer struct{ err error }
@@ -768,7 +781,7 @@ func TestLoadIdempotencyReadsPastTransactionMarkers(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	txn, err := kgo.NewClient(kgo.SeedBrokers(e.cluster.ListenAddrs()...), kgo.TransactionalID("direct-producer"))
+	txn, err := kgo.NewClient(e.clientOpts(kgo.TransactionalID("direct-producer"))...)
 	if err != nil {
 		t.Fatal(err)
 	}
