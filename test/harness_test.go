@@ -24,10 +24,9 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookline/hookline/internal/analytics"
+	"github.com/hookline/hookline/internal/app"
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/endpoints"
-	"github.com/hookline/hookline/internal/pipeline"
 	"github.com/hookline/hookline/internal/processors"
 )
 
@@ -83,8 +82,8 @@ func testConfig(t testing.TB) config.Config {
 type harness struct {
 	t   testing.TB
 	cfg config.Config
-	svc *pipeline.Service
-	env *pipeline.Env
+	svc *app.Service
+	env *app.Env
 	api string
 
 	stop func()
@@ -95,7 +94,7 @@ type harness struct {
 func start(t testing.TB, cfg config.Config) *harness {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svc, err := pipeline.NewService(pipeline.Options{Config: cfg, Logger: log, Extra: analytics.Extras(cfg)})
+	svc, err := app.NewService(app.Options{Config: cfg, Logger: log, Extra: app.AnalyticsExtras(cfg)})
 	if err != nil {
 		t.Fatal(err)
 	}

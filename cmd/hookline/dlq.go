@@ -18,10 +18,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookline/hookline/internal/analytics"
+	"github.com/hookline/hookline/internal/app"
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/dlq"
 	"github.com/hookline/hookline/internal/endpoints"
-	"github.com/hookline/hookline/internal/pipeline"
 )
 
 const dlqUsage = `Usage: hookline dlq <list|show|stats|replay|skip|replays|held> [flags] [ARG]
@@ -211,7 +211,7 @@ func runDLQ(ctx context.Context, args []string) error {
 		waitCtx, cancelWait := context.WithTimeout(ctx, 15*time.Second)
 		defer cancelWait()
 		if err := reg.WaitReady(waitCtx); err != nil {
-			return fmt.Errorf("read endpoints topic %s (is Kafka reachable? --brokers, or a running serve's --kafka-listen): %w", set.Endpoints, pipeline.KafkaAuthError(err))
+			return fmt.Errorf("read endpoints topic %s (is Kafka reachable? --brokers, or a running serve's --kafka-listen): %w", set.Endpoints, app.KafkaAuthError(err))
 		}
 		dcfg.TenantOf = func(id string) string {
 			e, _ := reg.Get(id)

@@ -13,9 +13,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hookline/hookline/internal/app"
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/endpoints"
-	"github.com/hookline/hookline/internal/pipeline"
 	"github.com/hookline/hookline/signature"
 )
 
@@ -168,7 +168,7 @@ func runEndpoints(ctx context.Context, args []string) error {
 	waitCtx, cancelWait := context.WithTimeout(ctx, 15*time.Second)
 	defer cancelWait()
 	if err := reg.WaitReady(waitCtx); err != nil {
-		return fmt.Errorf("read endpoints topic %s (is Kafka reachable? --brokers, or a running serve's --kafka-listen): %w", topicSet.Endpoints, pipeline.KafkaAuthError(err))
+		return fmt.Errorf("read endpoints topic %s (is Kafka reachable? --brokers, or a running serve's --kafka-listen): %w", topicSet.Endpoints, app.KafkaAuthError(err))
 	}
 
 	switch sub {

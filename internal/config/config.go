@@ -263,7 +263,8 @@ func Default() Config {
 		EndpointDisableAfter: processors.DefaultDisableAfter,
 		FailingAfter:         processors.DefaultFailingAfter,
 		ShutdownGrace:        15 * time.Second,
-		// pipeline.DefaultEndpointLabels; a pipeline test holds them equal.
+		// app.DefaultEndpointLabels (app imports config); a test there
+		// holds them equal.
 		MetricsEndpointLabels: 100,
 		InstanceID:            defaultInstanceID(),
 		ClickHouseDatabase:    "hookline",

@@ -246,6 +246,16 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	return r, nil
 }
 
+// Name is the stage's name (RunnerConfig.Name).
+func (r *Runner) Name() string { return r.cfg.Name }
+
+// Group is the stage's consumer group (RunnerConfig.Group).
+func (r *Runner) Group() string { return r.cfg.Group }
+
+// Close releases the runner's client. Run closes it when it returns; Close
+// is for a runner whose Run is never called.
+func (r *Runner) Close() { r.sess.Close() }
+
 // Ready reports whether the runner has joined its group and been assigned.
 func (r *Runner) Ready() bool { return r.assigned.Load() }
 
@@ -525,7 +535,7 @@ func (r *Runner) work(ctx context.Context, p *partition, t *task) {
 	ctx = withLane(withHandedOff(ctx, t.it.handed), t.it.lanes[t.lane])
 	out, err := r.cfg.Stage.Process(ctx, t.it.rec)
 	c := completion{p: p, t: t, out: out, err: err}
-	if d, ok := deferredOf(err); ok {
+	if d, ok := DeferredOf(err); ok {
 		c.later, c.out = d.Deferred()
 		c.err, c.deferred = nil, true
 	}

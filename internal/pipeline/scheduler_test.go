@@ -169,9 +169,6 @@ func TestConfigDefaultsAreThePipelines(t *testing.T) {
 		t.Fatalf("config.Default has concurrency %d, max_in_flight %d, max_in_flight_bytes %d; pipeline's defaults are %d, %d, %d",
 			c.Concurrency, c.MaxInFlight, c.MaxInFlightBytes, DefaultConcurrency, DefaultMaxInFlight, DefaultMaxInFlightBytes)
 	}
-	if c.MetricsEndpointLabels != DefaultEndpointLabels {
-		t.Fatalf("config.Default has metrics_endpoint_labels %d; pipeline's default is %d", c.MetricsEndpointLabels, DefaultEndpointLabels)
-	}
 }
 
 // A deferred task (a strict endpoint's failed event) holds its key until

@@ -1,4 +1,4 @@
-package pipeline
+package app
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookline/hookline/internal/dlq"
+	"github.com/hookline/hookline/internal/pipeline"
 	"github.com/hookline/hookline/internal/processors"
 )
 
@@ -128,14 +129,14 @@ func StatusLabel(code int) string {
 
 // Observe wraps a stage so that every stage gets the same metrics and
 // logging, added once here rather than inside each stage.
-func Observe(s Stage, name, dlqTopic, attemptsTopic string, m *Metrics, log *slog.Logger) Stage {
-	return StageFunc(func(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+func Observe(s pipeline.Stage, name, dlqTopic, attemptsTopic string, m *Metrics, log *slog.Logger) pipeline.Stage {
+	return pipeline.StageFunc(func(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
 		start := time.Now()
 		if due, ok := processors.DueOf(r); ok {
 			m.TierLateness.WithLabelValues(name).Observe(max(start.Sub(due).Seconds(), 0))
 		}
 		out, err := s.Process(ctx, r)
-		d, deferred := deferredOf(err)
+		d, deferred := pipeline.DeferredOf(err)
 		switch {
 		case deferred:
 			_, out = d.Deferred()
