@@ -123,6 +123,10 @@ type Runner struct {
 	assigned atomic.Bool
 	wake     chan struct{}
 	done     chan completion
+	// workers are the goroutines running Stage.Process; abandoned is
+	// closed when Run stops reading done, so that none blocks on it.
+	workers   sync.WaitGroup
+	abandoned chan struct{}
 
 	// The group callbacks queue assignments and revocations; the loop
 	// applies them in order (see handleEvents).
@@ -188,6 +192,8 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 		log:   cfg.Logger.With("stage", cfg.Name),
 		wake:  make(chan struct{}, 1),
 		done:  make(chan completion, 4*cfg.Concurrency),
+
+		abandoned: make(chan struct{}),
 		parts: make(map[int32]*partition),
 		seeds: make(map[int32]*partitionStart),
 
@@ -274,12 +280,19 @@ func (r *Runner) poke() {
 
 // Run processes records until ctx is done, then shuts down within Grace:
 // it stops fetching, lets in-flight records finish, commits what completed,
-// and leaves the group.
+// and leaves the group. Records still in flight after Grace are abandoned:
+// their processing is cancelled, and Run returns once it has returned.
 func (r *Runner) Run(ctx context.Context) error {
 	// Records keep being processed for the grace period after ctx ends.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
 	defer r.sess.CloseAllowingRebalance()
+	// No worker outlives Run: the ones still running are cancelled, and
+	// none blocks on a completion that nobody reads any more.
+	defer func() {
+		cancelWork()
+		close(r.abandoned)
+		r.workers.Wait()
+	}()
 
 	r.fencePredecessor(ctx)
 	r.lastEnd = r.cfg.Now()
@@ -507,6 +520,7 @@ func (r *Runner) dispatchAll(ctx context.Context) {
 	for _, p := range r.parts {
 		for _, t := range p.sched.startAdmitted(now, admit) {
 			r.inflight++
+			r.workers.Add(1)
 			go r.work(ctx, p, t)
 		}
 		switch full := p.sched.full(p.paused); {
@@ -532,6 +546,7 @@ func (r *Runner) dispatchAll(ctx context.Context) {
 }
 
 func (r *Runner) work(ctx context.Context, p *partition, t *task) {
+	defer r.workers.Done()
 	ctx = withLane(withHandedOff(ctx, t.it.handed), t.it.lanes[t.lane])
 	out, err := r.cfg.Stage.Process(ctx, t.it.rec)
 	c := completion{p: p, t: t, out: out, err: err}
@@ -547,8 +562,11 @@ func (r *Runner) work(ctx context.Context, p *partition, t *task) {
 	for _, o := range c.out {
 		o.Headers = append(o.Headers, kgo.RecordHeader{Key: HeaderSource, Value: src})
 	}
-	r.done <- c
-	r.poke()
+	select {
+	case r.done <- c:
+		r.poke()
+	case <-r.abandoned:
+	}
 }
 
 type laneKey struct{}
