@@ -25,6 +25,7 @@ import (
 
 	"github.com/hookline/hookline/internal/ingest"
 	"github.com/hookline/hookline/internal/outbox"
+	"github.com/hookline/hookline/internal/pipeline"
 	"github.com/hookline/hookline/internal/processors"
 	"github.com/hookline/hookline/signature"
 )
@@ -235,10 +236,7 @@ const (
 )
 
 // Default returns the defaults of every setting. It is the only place
-// defaults are set. Concurrency, MaxInFlight and MaxInFlightBytes are
-// pipeline.DefaultConcurrency, DefaultMaxInFlight and
-// DefaultMaxInFlightBytes: pipeline imports config, so a pipeline test holds
-// them equal instead of this referring to them.
+// defaults are set.
 func Default() Config {
 	return Config{
 		KafkaListen:       "127.0.0.1:9092",
@@ -254,15 +252,15 @@ func Default() Config {
 		MaxPayloadBytes:   256 << 10,
 		IdempotencyWindow: 24 * time.Hour,
 		EndpointTimeout:   15 * time.Second,
-		Concurrency:       32,
-		MaxInFlight:       3000,
-		MaxInFlightBytes:  16 << 20,
+		Concurrency:       pipeline.DefaultConcurrency,
+		MaxInFlight:       pipeline.DefaultMaxInFlight,
+		MaxInFlightBytes:  pipeline.DefaultMaxInFlightBytes,
 		BreakerThreshold:  5,
 		BreakerCooldown:   10 * time.Second,
 		// Each package owns its defaults.
 		EndpointDisableAfter: processors.DefaultDisableAfter,
 		FailingAfter:         processors.DefaultFailingAfter,
-		ShutdownGrace:        15 * time.Second,
+		ShutdownGrace:        pipeline.DefaultGrace,
 		// app.DefaultEndpointLabels (app imports config); a test there
 		// holds them equal.
 		MetricsEndpointLabels: 100,

@@ -86,6 +86,17 @@ type RunnerConfig struct {
 	OnReleased func(partitions []int32)
 }
 
+// Defaults of a runner's timing; config.Default refers to DefaultGrace.
+const (
+	// DefaultFlushInterval is how long completed records wait for their
+	// commit at most.
+	DefaultFlushInterval = 50 * time.Millisecond
+	// DefaultGrace bounds how long shutdown waits for in-flight records.
+	DefaultGrace = 15 * time.Second
+	// DefaultTxnTimeout bounds producing a transaction's records and ending it.
+	DefaultTxnTimeout = 30 * time.Second
+)
+
 func (c *RunnerConfig) setDefaults() {
 	if c.Concurrency <= 0 {
 		c.Concurrency = DefaultConcurrency
@@ -97,13 +108,13 @@ func (c *RunnerConfig) setDefaults() {
 		c.MaxInFlightBytes = DefaultMaxInFlightBytes
 	}
 	if c.FlushInterval <= 0 {
-		c.FlushInterval = 50 * time.Millisecond
+		c.FlushInterval = DefaultFlushInterval
 	}
 	if c.Grace <= 0 {
-		c.Grace = 15 * time.Second
+		c.Grace = DefaultGrace
 	}
 	if c.TxnTimeout <= 0 {
-		c.TxnTimeout = 30 * time.Second
+		c.TxnTimeout = DefaultTxnTimeout
 	}
 	if c.Now == nil {
 		c.Now = time.Now
