@@ -30,15 +30,6 @@ import (
 	"github.com/hookline/hookline/internal/processors"
 )
 
-// TestMain turns on allow_private_destinations for every `hookline serve`
-// these tests start as a subprocess (they inherit the environment): their
-// receivers listen on 127.0.0.1, which the SSRF guard refuses by default.
-// In-process services get it from testConfig.
-func TestMain(m *testing.M) {
-	os.Setenv("HOOKLINE_ALLOW_PRIVATE_DESTINATIONS", "true")
-	os.Exit(m.Run())
-}
-
 // testScale shrinks the default 30s/2m/10m/1h tiers to 60ms/240ms/1.2s/7.2s.
 const testScale = 0.002
 
