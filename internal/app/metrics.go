@@ -130,12 +130,12 @@ func StatusLabel(code int) string {
 // Observe wraps a stage so that every stage gets the same metrics and
 // logging, added once here rather than inside each stage.
 func Observe(s pipeline.Stage, name, dlqTopic, attemptsTopic string, m *Metrics, log *slog.Logger) pipeline.Stage {
-	return pipeline.StageFunc(func(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+	return pipeline.StageFunc(func(ctx context.Context, r *kgo.Record, handedOff []*kgo.Record) ([]*kgo.Record, error) {
 		start := time.Now()
 		if due, ok := processors.DueOf(r); ok {
 			m.TierLateness.WithLabelValues(name).Observe(max(start.Sub(due).Seconds(), 0))
 		}
-		out, err := s.Process(ctx, r)
+		out, err := s.Process(ctx, r, handedOff)
 		d, deferred := pipeline.DeferredOf(err)
 		switch {
 		case deferred:

@@ -71,7 +71,7 @@ func (s *Service) newRunners(env *Env) ([]*pipeline.Runner, error) {
 			Sender: sender, Breaker: breaker, Logger: s.log,
 			Health: health, DisableAfter: cfg.EndpointDisableAfter,
 			OperationalTopic: set.Operational,
-			HandedOff:        pipeline.HandedOff, Lane: pipeline.Lane,
+			Lane:             pipeline.Lane,
 		})
 		if err != nil {
 			return runners, err
@@ -108,7 +108,7 @@ func (s *Service) newRunners(env *Env) ([]*pipeline.Runner, error) {
 			TransactionalID:  cfg.TopicPrefix + "delivery." + st.name + "." + txnSuffix,
 			ClientOpts:       env.clientOpts(),
 			Stage:            Observe(d, st.name, set.DLQ, set.Attempts, env.Metrics, s.log),
-			Outputs:          outputs,
+			Outputs:          s.auditOutputs(outputs...),
 			Due:              due,
 			Lanes:            d.Lanes,
 			Admit:            admit,
@@ -128,6 +128,18 @@ func (s *Service) newRunners(env *Env) ([]*pipeline.Runner, error) {
 		return runners, err
 	}
 	return append(runners, strict), nil
+}
+
+// auditOutputs turns the hand-off audit on for the embedded broker only
+// (pipeline.RunnerConfig.Outputs): its crash can tear a transaction, so a
+// new owner reads the stage's outputs for successors committed without
+// their offsets. Apache Kafka commits a transaction's records and offsets
+// together, and there the audit would find nothing.
+func (s *Service) auditOutputs(outputs ...string) []string {
+	if !s.cfg.Embedded() {
+		return nil
+	}
+	return outputs
 }
 
 // defaultTimeout applies the configured endpoint timeout to endpoints that set none.

@@ -28,7 +28,7 @@ func (s *Service) newStrictRunner(env *Env, events *processors.Delivery, admit f
 		TransactionalID:  cfg.TopicPrefix + "delivery." + name + "." + txnSuffix,
 		ClientOpts:       opts,
 		Stage:            Observe(st, name, set.DLQ, set.Attempts, env.Metrics, s.log),
-		Outputs:          []string{set.DLQ},
+		Outputs:          s.auditOutputs(set.DLQ),
 		Lanes:            st.Lanes,
 		Admit:            admit,
 		Concurrency:      cfg.Concurrency,

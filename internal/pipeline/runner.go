@@ -15,16 +15,22 @@ import (
 // Stage processes one consumed record and returns the records it produces.
 // An error means the record was not processed (only on cancellation); the
 // runner does not commit past it.
+//
+// handedOff are successors of r that are already committed in the stage's
+// outputs although r's offset is not: a crash tore the transaction that
+// committed them (see RunnerConfig.Outputs). The stage must not produce
+// those successors again. It is nil unless the hand-off audit runs and
+// found some.
 type Stage interface {
-	Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error)
+	Process(ctx context.Context, r *kgo.Record, handedOff []*kgo.Record) ([]*kgo.Record, error)
 }
 
 // StageFunc adapts a function to a Stage.
-type StageFunc func(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error)
+type StageFunc func(ctx context.Context, r *kgo.Record, handedOff []*kgo.Record) ([]*kgo.Record, error)
 
 // Process calls f.
-func (f StageFunc) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
-	return f(ctx, r)
+func (f StageFunc) Process(ctx context.Context, r *kgo.Record, handedOff []*kgo.Record) ([]*kgo.Record, error) {
+	return f(ctx, r, handedOff)
 }
 
 // RunnerConfig configures one stage runner.
@@ -38,11 +44,14 @@ type RunnerConfig struct {
 	// ClientOpts carry the connection options (seed brokers, TLS, SASL).
 	ClientOpts []kgo.Opt
 	Stage      Stage
-	// Outputs are the topics the stage hands records on to (next tier,
-	// DLQ), each in the partition number of the record consumed. A new
-	// owner of a partition reads them for successors a crash left committed
-	// without their offsets (see HandedOff). Attempt records are not
-	// outputs: one does not mean its record moved on.
+	// Outputs turn on the hand-off audit: they are the topics the stage
+	// hands records on to (next tier, DLQ), each in the partition number of
+	// the record consumed. A new owner of a partition reads them for
+	// successors a crash left committed without their offsets, and passes
+	// those to Stage.Process as handedOff. Only a broker that can tear a
+	// transaction needs it (the embedded one); on Apache Kafka leave Outputs
+	// empty, and no audit runs. Attempt records are not outputs: one does
+	// not mean its record moved on.
 	Outputs []string
 	// Due returns when a record may be processed; nil means at once.
 	Due func(*kgo.Record) (time.Time, bool)
@@ -199,14 +208,14 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 		return nil, errors.New("pipeline runner: stage is required")
 	}
 	r := &Runner{
-		cfg:   cfg,
-		log:   cfg.Logger.With("stage", cfg.Name),
-		wake:  make(chan struct{}, 1),
-		done:  make(chan completion, 4*cfg.Concurrency),
+		cfg:  cfg,
+		log:  cfg.Logger.With("stage", cfg.Name),
+		wake: make(chan struct{}, 1),
+		done: make(chan completion, 4*cfg.Concurrency),
 
 		abandoned: make(chan struct{}),
-		parts: make(map[int32]*partition),
-		seeds: make(map[int32]*partitionStart),
+		parts:     make(map[int32]*partition),
+		seeds:     make(map[int32]*partitionStart),
 
 		outputsID: outputsID(cfg.Outputs),
 		outIndex:  make(map[string]int, len(cfg.Outputs)),
@@ -558,8 +567,8 @@ func (r *Runner) dispatchAll(ctx context.Context) {
 
 func (r *Runner) work(ctx context.Context, p *partition, t *task) {
 	defer r.workers.Done()
-	ctx = withLane(withHandedOff(ctx, t.it.handed), t.it.lanes[t.lane])
-	out, err := r.cfg.Stage.Process(ctx, t.it.rec)
+	ctx = withLane(ctx, t.it.lanes[t.lane])
+	out, err := r.cfg.Stage.Process(ctx, t.it.rec, t.it.handed)
 	c := completion{p: p, t: t, out: out, err: err}
 	if d, ok := DeferredOf(err); ok {
 		c.later, c.out = d.Deferred()
