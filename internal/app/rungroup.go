@@ -127,14 +127,10 @@ func (rg *runGroup) wait(startErr error) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), rg.grace)
 	defer cancel()
-	if rg.ingest != nil {
-		_ = rg.ingest.Shutdown(shutdownCtx)
-	}
+	shutdown(shutdownCtx, rg.ingest)
 	rg.stopStages()
 	rg.stagesWG.Wait()
-	if rg.metrics != nil {
-		_ = rg.metrics.Shutdown(shutdownCtx)
-	}
+	shutdown(shutdownCtx, rg.metrics)
 	rg.stopBG()
 	if err := rg.g.Wait(); err != nil && !errors.Is(runErr, err) {
 		rg.log.Warn("stopped with an error during shutdown", "err", err)
@@ -151,4 +147,16 @@ func (rg *runGroup) wait(startErr error) error {
 		rg.log.Info("stopped")
 	}
 	return runErr
+}
+
+// shutdown stops srv, if it was served, letting requests in progress
+// finish until ctx ends; then it closes the connections left, so that
+// none of their goroutines outlives Run.
+func shutdown(ctx context.Context, srv *http.Server) {
+	if srv == nil {
+		return
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		_ = srv.Close()
+	}
 }
