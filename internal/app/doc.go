@@ -14,18 +14,18 @@
 //     the shared client, topic provisioning (provision.go) and the endpoint
 //     registry, with encryption of secrets at rest (secrets.go).
 //  3. Then, starting each in the run group as soon as it is built: the
-//     registry follower; the metrics and the DLQ backlog (metrics.go); one
+//     registry follower; the metrics (metrics.go) and the DLQ backlog; one
 //     runner per stage (stages.go: events and each retry tier; strict.go:
 //     the strict stage, whose holds holds.go reads) and the follower of
 //     held keys' releases; the stages; the ingest API and the metrics
-//     server; the lag monitor, the operator webhook and the extras
+//     server; the lag monitor (lag.go), the operator webhook and the extras
 //     (Options.Extra: the ClickHouse sink of AnalyticsExtras, the outbox
 //     relay).
 //
-// Every stage is wrapped once by Observe, which adds the metrics and logs
-// every stage shares. The hand-off audit of the engine is turned on for the
-// embedded broker only (auditOutputs): only there can a crash tear a
-// transaction.
+// Every stage is wrapped once by Observe (observe.go), which adds the
+// metrics and logs every stage shares. The hand-off audit of the engine is
+// turned on for the embedded broker only (auditOutputs): only there can a
+// crash tear a transaction.
 //
 // # Run group and shutdown order
 //

@@ -17,11 +17,11 @@
 //   - A record may be split into lanes (RunnerConfig.Lanes; the delivery
 //     stage makes one per endpoint, so a tenant event is one delivery per
 //     subscriber; the stage reads its lane with Lane). Each lane is a task
-//     of its own, scheduled under the key
-//     (lane, record key); the record completes when all its lanes have, and
-//     their successors commit together in one transaction, as one record's
-//     would: nothing is lost or handed on twice, and every attempt record
-//     rides with its routing decision. After an abort or a crash every lane
+//     of its own, scheduled under the key (lane, record key); the record
+//     completes when all its lanes have, and their successors commit
+//     together in one transaction, as one record's would: nothing is lost
+//     or handed on twice, and every attempt record rides with its routing
+//     decision. After an abort or a crash every lane
 //     runs again (at-least-once, same webhook-id).
 //   - Within a partition, tasks of different keys run concurrently (up to
 //     Concurrency); tasks of one key run one after another, in offset order.
