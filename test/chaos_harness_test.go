@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookline/hookline/envelope"
+	"github.com/hookline/hookline/internal/app"
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/pipeline"
 	"github.com/hookline/hookline/internal/processors"
@@ -65,7 +66,7 @@ func outsideBrokers(t *testing.T, partitions int) []string {
 	if b := testBrokers(t); b != nil {
 		return b
 	}
-	emb, err := pipeline.StartEmbedded("127.0.0.1:0", t.TempDir(), int32(partitions), nil)
+	emb, err := app.StartEmbedded("127.0.0.1:0", t.TempDir(), int32(partitions), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,24 +24,11 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookline/hookline/internal/analytics"
+	"github.com/hookline/hookline/internal/app"
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/endpoints"
-	"github.com/hookline/hookline/internal/pipeline"
 	"github.com/hookline/hookline/internal/processors"
 )
-
-// TestMain turns on allow_private_destinations for every `hookline serve`
-// these tests start as a subprocess (they inherit the environment): their
-// receivers listen on 127.0.0.1, which the SSRF guard refuses by default.
-// In-process services get it from testConfig.
-func TestMain(m *testing.M) {
-	if err := os.Setenv("HOOKLINE_ALLOW_PRIVATE_DESTINATIONS", "true"); err != nil {
-		fmt.Fprintln(os.Stderr, "set HOOKLINE_ALLOW_PRIVATE_DESTINATIONS:", err)
-		os.Exit(2)
-	}
-	os.Exit(m.Run())
-}
 
 // testScale shrinks the default 30s/2m/10m/1h tiers to 60ms/240ms/1.2s/7.2s.
 const testScale = 0.002
@@ -86,8 +73,8 @@ func testConfig(t testing.TB) config.Config {
 type harness struct {
 	t   testing.TB
 	cfg config.Config
-	svc *pipeline.Service
-	env *pipeline.Env
+	svc *app.Service
+	env *app.Env
 	api string
 
 	stop func()
@@ -98,7 +85,7 @@ type harness struct {
 func start(t testing.TB, cfg config.Config) *harness {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svc, err := pipeline.NewService(pipeline.Options{Config: cfg, Logger: log, Extra: analytics.Extras(cfg)})
+	svc, err := app.NewService(app.Options{Config: cfg, Logger: log, Extra: app.AnalyticsExtras(cfg)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +140,7 @@ func (h *harness) send(id, endpointID, key string, payload any) string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	defer func() { _ = resp.Body.Close() }()
+	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusAccepted {
 		h.t.Fatalf("POST /v1/events: %s: %s", resp.Status, data)
@@ -240,8 +227,8 @@ func newReceiver(t testing.TB, respond func(id string, attempt int) int) *receiv
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: rc}
-	go func() { _ = srv.Serve(ln) }() // ErrServerClosed once the test closes it
-	t.Cleanup(func() { _ = srv.Close() })
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
 	rc.url = "http://" + ln.Addr().String() + "/hook"
 	return rc
 }

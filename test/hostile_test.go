@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sort"
@@ -61,6 +62,10 @@ func TestHostileReceiversStayLocal(t *testing.T) {
 	healthy := newReceiver(t, nil)
 	hostiles := map[string]*hostile{
 		"hang": newHostile(t, func(_ *hostile, _ http.ResponseWriter, r *http.Request) {
+			// Read the body first: only then does net/http watch the
+			// connection and end the request's context when the client
+			// gives up, or the server closes, instead of hanging for ever.
+			_, _ = io.Copy(io.Discard, r.Body)
 			<-r.Context().Done()
 		}),
 		"reset": newHostile(t, func(_ *hostile, w http.ResponseWriter, _ *http.Request) {

@@ -22,8 +22,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookline/hookline/internal/analytics"
+	"github.com/hookline/hookline/internal/app"
 	"github.com/hookline/hookline/internal/config"
-	"github.com/hookline/hookline/internal/pipeline"
 	"github.com/hookline/hookline/internal/processors"
 	"github.com/hookline/hookline/signature"
 )
@@ -446,7 +446,7 @@ func newAttemptTally() *attemptTally {
 	return &attemptTally{retried: make(map[string]int), dead: make(map[string]bool), outcomes: make(map[string]uint64)}
 }
 
-func (t *attemptTally) follow(ctx context.Context, env *pipeline.Env, topic string) {
+func (t *attemptTally) follow(ctx context.Context, env *app.Env, topic string) {
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(env.Brokers...), kgo.ConsumeTopics(topic),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.WithLogger(kgo.BasicLogger(io.Discard, kgo.LogLevelNone, nil))}, env.KafkaOpts...)...)

@@ -12,9 +12,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookline/hookline/internal/app"
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/endpoints"
-	"github.com/hookline/hookline/internal/pipeline"
 	"github.com/hookline/hookline/internal/topics"
 )
 
@@ -70,7 +70,7 @@ func TestDemoLogsNoSecret(t *testing.T) {
 func demoSecrets(t *testing.T, dataDir string) []string {
 	t.Helper()
 	d := config.Default()
-	emb, err := pipeline.StartEmbedded("127.0.0.1:0", dataDir, int32(d.Partitions), nil)
+	emb, err := app.StartEmbedded("127.0.0.1:0", dataDir, int32(d.Partitions), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

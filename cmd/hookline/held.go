@@ -11,7 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hookline/hookline/internal/pipeline"
+	"github.com/hookline/hookline/internal/app"
 	"github.com/hookline/hookline/internal/processors"
 	"github.com/hookline/hookline/internal/topics"
 )
@@ -31,9 +31,9 @@ type heldView struct {
 
 // printHeld lists the held keys of strict endpoints, oldest first.
 func printHeld(ctx context.Context, opts []kgo.Opt, set topics.Set, eps []string, asJSON bool) error {
-	held, err := pipeline.ReadHolds(ctx, opts, set)
+	held, err := app.ReadHolds(ctx, opts, set)
 	if err != nil {
-		return fmt.Errorf("read held keys from %s: %w", set.Holds, pipeline.KafkaAuthError(err))
+		return fmt.Errorf("read held keys from %s: %w", set.Holds, app.KafkaAuthError(err))
 	}
 	views := make([]heldView, 0, len(held))
 	for _, h := range held {

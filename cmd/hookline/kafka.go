@@ -6,8 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookline/hookline/internal/app"
 	"github.com/hookline/hookline/internal/config"
-	"github.com/hookline/hookline/internal/pipeline"
 	"github.com/hookline/hookline/internal/topics"
 )
 
@@ -21,7 +21,7 @@ func connect(cfg config.Config) (*kgo.Client, []kgo.Opt, topics.Set, error) {
 		brokers = []string{cfg.KafkaListen}
 	}
 	set := topics.New(cfg.TopicPrefix, cfg.Tiers, cfg.TierScale, int32(cfg.Partitions), int16(cfg.ReplicationFactor))
-	secure, err := pipeline.KafkaOpts(cfg)
+	secure, err := app.KafkaOpts(cfg)
 	if err != nil {
 		return nil, nil, set, err
 	}

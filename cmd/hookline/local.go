@@ -7,9 +7,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/hookline/hookline/internal/analytics"
+	"github.com/hookline/hookline/internal/app"
 	"github.com/hookline/hookline/internal/config"
-	"github.com/hookline/hookline/internal/pipeline"
 )
 
 // localDefaults are the defaults of a command that runs a pipeline of its
@@ -30,8 +29,8 @@ func localDefaults(name string) (config.Config, func(), error) {
 
 // startLocal runs a pipeline service until ctx ends and returns once it is
 // ready. The channel yields Run's result.
-func startLocal(ctx context.Context, cfg config.Config) (*pipeline.Service, <-chan error, error) {
-	svc, err := pipeline.NewService(pipeline.Options{Config: cfg, Logger: newLogger(cfg), Registry: newPromRegistry(), Extra: analytics.Extras(cfg)})
+func startLocal(ctx context.Context, cfg config.Config) (*app.Service, <-chan error, error) {
+	svc, err := app.NewService(app.Options{Config: cfg, Logger: newLogger(cfg), Registry: newPromRegistry(), Extra: app.AnalyticsExtras(cfg)})
 	if err != nil {
 		return nil, nil, err
 	}

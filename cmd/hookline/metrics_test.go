@@ -17,9 +17,8 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/hookline/hookline/internal/analytics"
+	"github.com/hookline/hookline/internal/app"
 	"github.com/hookline/hookline/internal/config"
-	"github.com/hookline/hookline/internal/pipeline"
 )
 
 var (
@@ -62,9 +61,9 @@ func startAndDescribe() (map[string]bool, bool, error) {
 		return nil, false, fmt.Errorf("HOOKLINE_REQUIRE_CLICKHOUSE/POSTGRES set but HOOKLINE_TEST_CLICKHOUSE=%q HOOKLINE_TEST_POSTGRES=%q", cfg.ClickHouse, cfg.OutboxPostgres)
 	}
 	reg := newPromRegistry()
-	svc, err := pipeline.NewService(pipeline.Options{
+	svc, err := app.NewService(app.Options{
 		Config: cfg, Logger: slog.New(slog.DiscardHandler), Registry: reg,
-		Extra: append(analytics.Extras(cfg), outboxExtras(cfg)...),
+		Extra: append(app.AnalyticsExtras(cfg), outboxExtras(cfg)...),
 	})
 	if err != nil {
 		return nil, false, err

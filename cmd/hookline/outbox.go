@@ -13,9 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookline/hookline/internal/app"
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/outbox"
-	"github.com/hookline/hookline/internal/pipeline"
 	"github.com/hookline/hookline/internal/topics"
 )
 
@@ -44,7 +44,7 @@ served on --metrics-listen.`)
 		return errors.New("--postgres: a PostgreSQL DSN is required (or HOOKLINE_OUTBOX_POSTGRES)")
 	}
 	log := newLogger(cfg)
-	kopts, err := pipeline.KafkaOpts(cfg)
+	kopts, err := app.KafkaOpts(cfg)
 	if err != nil {
 		return err
 	}
@@ -71,11 +71,11 @@ served on --metrics-listen.`)
 }
 
 // outboxExtras runs the relay inside serve when outbox_postgres is set.
-func outboxExtras(cfg config.Config) []func(ctx context.Context, env *pipeline.Env) error {
+func outboxExtras(cfg config.Config) []app.Extra {
 	if cfg.OutboxPostgres == "" {
 		return nil
 	}
-	return []func(ctx context.Context, env *pipeline.Env) error{func(ctx context.Context, env *pipeline.Env) error {
+	return []app.Extra{func(ctx context.Context, env *app.Env) error {
 		relay, err := newRelay(cfg, env.Brokers, env.KafkaOpts, env.Topics, env.Prom, env.Logger)
 		if err != nil {
 			return err

@@ -8,9 +8,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/hookline/hookline/internal/app"
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/endpoints"
-	"github.com/hookline/hookline/internal/pipeline"
 )
 
 // How the CLI reads the endpoints topic (endpoints, and dlq for tenants).
@@ -56,7 +56,7 @@ func startRegistry(ctx context.Context, reg *endpoints.Registry, topic string) (
 	defer cancelWait()
 	if err := reg.WaitReady(waitCtx); err != nil {
 		cancel()
-		return nil, fmt.Errorf("read endpoints topic %s (is Kafka reachable? --brokers, or a running serve's --kafka-listen): %w", topic, pipeline.KafkaAuthError(err))
+		return nil, fmt.Errorf("read endpoints topic %s (is Kafka reachable? --brokers, or a running serve's --kafka-listen): %w", topic, app.KafkaAuthError(err))
 	}
 	return cancel, nil
 }

@@ -10,9 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/hookline/hookline/internal/analytics"
+	"github.com/hookline/hookline/internal/app"
 	"github.com/hookline/hookline/internal/config"
-	"github.com/hookline/hookline/internal/pipeline"
 )
 
 func runServe(ctx context.Context, args []string) error {
@@ -22,7 +21,7 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(cfg)
-	svc, err := pipeline.NewService(pipeline.Options{Config: cfg, Logger: log, Registry: newPromRegistry(), Extra: append(analytics.Extras(cfg), outboxExtras(cfg)...)})
+	svc, err := app.NewService(app.Options{Config: cfg, Logger: log, Registry: newPromRegistry(), Extra: append(app.AnalyticsExtras(cfg), outboxExtras(cfg)...)})
 	if err != nil {
 		return err
 	}

@@ -9,20 +9,36 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/cenkalti/backoff/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookline/hookline/internal/config"
-	"github.com/hookline/hookline/internal/pipeline"
 )
 
-// Extras runs the attempt sink beside a pipeline service when cfg names a
+// Env is what the analytics components need from the running service.
+type Env struct {
+	// Brokers and KafkaOpts connect to the cluster (seed brokers; TLS, SASL).
+	Brokers   []string
+	KafkaOpts []kgo.Opt
+	// AttemptsTopic is the topic the sink streams into ClickHouse.
+	AttemptsTopic string
+	// Registerer receives the sink's metrics.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+}
+
+// Extra is one analytics component; it runs until ctx ends.
+type Extra func(ctx context.Context, env Env) error
+
+// Extras runs the attempt sink beside a serve when cfg names a
 // ClickHouse server: it migrates the schema, then streams the attempts topic
 // into ClickHouse. While ClickHouse is unreachable it keeps retrying
 // (deliveries go on; attempts wait in Kafka and the sink lag metric rises).
-func Extras(cfg config.Config) []func(ctx context.Context, env *pipeline.Env) error {
+func Extras(cfg config.Config) []Extra {
 	if cfg.ClickHouse == "" {
 		return nil
 	}
-	return []func(ctx context.Context, env *pipeline.Env) error{pruner(cfg), func(ctx context.Context, env *pipeline.Env) error {
+	return []Extra{pruner(cfg), func(ctx context.Context, env Env) error {
 		if cfg.ClickHouseTLS && cfg.ClickHouseTLSInsecureSkipVerify {
 			env.Logger.Warn("INSECURE: clickhouse_tls_insecure_skip_verify is on: ClickHouse's certificate is not verified, so anyone on the network path can impersonate it and take its password; for testing only", "addr", cfg.ClickHouse)
 		}
@@ -34,11 +50,11 @@ func Extras(cfg config.Config) []func(ctx context.Context, env *pipeline.Env) er
 		sink, err := NewSink(SinkConfig{
 			Brokers:    env.Brokers,
 			KafkaOpts:  env.KafkaOpts,
-			Topic:      env.Topics.Attempts,
+			Topic:      env.AttemptsTopic,
 			Group:      cfg.TopicPrefix + "sink",
 			Conn:       conn,
 			Database:   cfg.ClickHouseDatabase,
-			Registerer: env.Prom,
+			Registerer: env.Registerer,
 			Logger:     env.Logger,
 		})
 		if err != nil {
@@ -56,8 +72,8 @@ const PruneInterval = time.Hour
 // expired monthly partitions at start and every PruneInterval. Where the
 // server has TTL it returns at once. A failed prune is logged and tried
 // again next time; it never stops serve.
-func pruner(cfg config.Config) func(ctx context.Context, env *pipeline.Env) error {
-	return func(ctx context.Context, env *pipeline.Env) error {
+func pruner(cfg config.Config) Extra {
+	return func(ctx context.Context, env Env) error {
 		conn, err := openClickHouse(ctx, cfg, env)
 		if err != nil {
 			return err
@@ -94,7 +110,7 @@ func runPruner(ctx context.Context, conn driver.Conn, database string, r Retenti
 }
 
 // openClickHouse connects and migrates, retrying until ctx ends.
-func openClickHouse(ctx context.Context, cfg config.Config, env *pipeline.Env) (driver.Conn, error) {
+func openClickHouse(ctx context.Context, cfg config.Config, env Env) (driver.Conn, error) {
 	var conn driver.Conn
 	b := backoff.NewExponentialBackOff(backoff.WithMaxElapsedTime(0), backoff.WithMaxInterval(30*time.Second))
 	err := backoff.RetryNotify(func() error {

@@ -26,6 +26,7 @@ import (
 	"github.com/hookline/hookline/internal/endpoints"
 	"github.com/hookline/hookline/internal/ingest"
 	"github.com/hookline/hookline/internal/outbox"
+	"github.com/hookline/hookline/internal/pipeline"
 	"github.com/hookline/hookline/internal/processors"
 	"github.com/hookline/hookline/signature"
 )
@@ -238,9 +239,8 @@ const (
 // Default returns the defaults of every setting. Each package owns the
 // defaults of what it does, as exported values, and Default refers to them;
 // the settings that belong to no other package (listen addresses, topic
-// layout, logging) are set here. Concurrency, MaxInFlight, MaxInFlightBytes
-// and MetricsEndpointLabels are the pipeline's defaults, and
-// ClickHouseDatabase, ClickHouseUsername and the retentions analytics':
+// layout, logging) are set here. MetricsEndpointLabels is the app's default,
+// and ClickHouseDatabase, ClickHouseUsername and the retentions analytics':
 // both packages import config, so Default cannot refer to them, and their
 // tests hold them equal.
 func Default() Config {
@@ -258,16 +258,17 @@ func Default() Config {
 		MaxPayloadBytes:   ingest.DefaultMaxPayloadBytes,
 		IdempotencyWindow: ingest.DefaultIdempotencyWindow,
 		EndpointTimeout:   endpoints.DefaultTimeout,
-		Concurrency:       32,
-		MaxInFlight:       3000,
-		MaxInFlightBytes:  16 << 20,
+		Concurrency:       pipeline.DefaultConcurrency,
+		MaxInFlight:       pipeline.DefaultMaxInFlight,
+		MaxInFlightBytes:  pipeline.DefaultMaxInFlightBytes,
 		BreakerThreshold:  processors.DefaultBreakerThreshold,
 		BreakerCooldown:   processors.DefaultBreakerCooldown,
 
 		EndpointDisableAfter: processors.DefaultDisableAfter,
 		FailingAfter:         processors.DefaultFailingAfter,
-		ShutdownGrace:        15 * time.Second,
-		// pipeline.DefaultEndpointLabels; a pipeline test holds them equal.
+		ShutdownGrace:        pipeline.DefaultGrace,
+		// app.DefaultEndpointLabels (app imports config); a test there
+		// holds them equal.
 		MetricsEndpointLabels: 100,
 		InstanceID:            defaultInstanceID(),
 		// analytics.DefaultDatabase and DefaultUsername; a test there holds

@@ -21,8 +21,8 @@ type Deferred interface {
 	Deferred() (at time.Time, out []*kgo.Record)
 }
 
-// deferredOf returns the Deferred in err's chain, if any.
-func deferredOf(err error) (Deferred, bool) {
+// DeferredOf returns the Deferred in err's chain, if any.
+func DeferredOf(err error) (Deferred, bool) {
 	var d Deferred
 	if errors.As(err, &d) {
 		return d, true

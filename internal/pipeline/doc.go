@@ -1,6 +1,9 @@
-// Package pipeline runs processor stages on Kafka: one consumer group and one
-// transactional producer per stage (the events stage and each retry tier),
-// per-partition scheduling, pausing, commits and graceful shutdown.
+// Package pipeline is hookline's engine: it runs processor stages on Kafka,
+// one consumer group and one transactional producer per stage (a Runner),
+// with per-partition scheduling, pausing, commits and graceful shutdown. It
+// imports franz-go, backoff and the standard library, nothing of hookline:
+// what a stage does, and how the stages of a serve are wired together, is
+// the app's business (internal/app).
 //
 // # How a stage runs
 //
@@ -13,11 +16,12 @@
 //     the partition's limits.
 //   - A record may be split into lanes (RunnerConfig.Lanes; the delivery
 //     stage makes one per endpoint, so a tenant event is one delivery per
-//     subscriber). Each lane is a task of its own, scheduled under the key
-//     (lane, record key); the record completes when all its lanes have, and
-//     their successors commit together in one transaction, as one record's
-//     would: nothing is lost or handed on twice, and every attempt record
-//     rides with its routing decision. After an abort or a crash every lane
+//     subscriber; the stage reads its lane with Lane). Each lane is a task
+//     of its own, scheduled under the key (lane, record key); the record
+//     completes when all its lanes have, and their successors commit
+//     together in one transaction, as one record's would: nothing is lost
+//     or handed on twice, and every attempt record rides with its routing
+//     decision. After an abort or a crash every lane
 //     runs again (at-least-once, same webhook-id).
 //   - Within a partition, tasks of different keys run concurrently (up to
 //     Concurrency); tasks of one key run one after another, in offset order.
@@ -44,11 +48,13 @@
 // successors (next tier, DLQ, attempt records) in one transaction and
 // commits, in the same transaction, each partition's watermark (the first
 // record not completed) together with a done set: the offsets above the
-// watermark that are completed (commit metadata, "hl1:" and varint ranges,
-// as many ranges as fit Kafka's 4 KiB metadata limit, maxDoneRanges). A
-// slow record therefore holds back neither the delivery nor the commit of
-// the records of other keys behind it; this is the technique of
-// Confluent's Parallel Consumer, made transactional.
+// watermark that are completed (commit metadata, "hl2:" and base64 of
+// varints: the outputs' offsets of the hand-off audit, then the done set's
+// ranges, as many as fit Kafka's 4 KiB metadata limit, maxDoneRanges; the
+// older "hl1:" done sets are still read). A slow record therefore holds
+// back neither the delivery nor the commit of the records of other keys
+// behind it; this is the technique of Confluent's Parallel Consumer, made
+// transactional.
 //
 // Whoever owns the partition next (this process after an abort, another
 // after a rebalance or a crash) reads the done set with the committed offset
@@ -62,17 +68,18 @@
 // commit markers, partition by partition, before its offset commits, each
 // to its own file: a SIGKILL of its process in between leaves successors
 // committed whose source offsets are not, and the next owner would hand
-// those records on again. So every produced record carries its source
-// (HeaderSource, "topic/partition/offset"), and the commit metadata also
-// records, per output topic of the stage (next tier, DLQ; RunnerConfig
-// Outputs), the offset after the last successor committed from the
+// those records on again. A stage configured with RunnerConfig.Outputs (its
+// output topics: next tier, DLQ) is audited for that; the app configures
+// them on the embedded broker only, since on Apache Kafka the audit would
+// find nothing. Every produced record carries its source (HeaderSource,
+// "topic/partition/offset"), and the commit metadata also records, per
+// output, the offset after the last successor committed from the
 // partition. A new owner with records left to process reads each output's
 // same-numbered partition from there to its last stable offset; successors
 // of records that are neither below the committed offset nor in the done
-// set reach the stage through HandedOff, and the delivery stage skips the
-// pairs that moved on. On Apache Kafka the audit reads only records of
-// other stages' and finds nothing. Attempt records are not outputs: a
-// visible attempt record does not mean its pair moved on.
+// set are passed to Stage.Process as its handedOff argument, and the
+// delivery stage skips the pairs that moved on. Attempt records are not
+// outputs: a visible attempt record does not mean its pair moved on.
 //
 // GroupTransactSession.End would commit the polled position; the loop
 // rewrites the TxnOffsetCommit request (kgo.PreTxnCommitFnContext) to the
@@ -81,4 +88,15 @@
 // every record it held: they are fetched and processed again. HTTP delivery
 // is therefore at-least-once, with the same webhook-id, and the topic chain
 // is exactly-once.
+//
+// # Shutdown
+//
+// When the context of Run ends, the loop stops fetching, lets the records
+// in flight finish for up to RunnerConfig.Grace (DefaultGrace), commits
+// what completed and leaves the group. Records still in flight after the
+// grace period are abandoned: their context is cancelled, they are not
+// committed, and the next owner processes them again. Run returns only
+// once every worker goroutine has returned. The package's defaults
+// (DefaultConcurrency, DefaultMaxInFlight, DefaultMaxInFlightBytes,
+// DefaultGrace, ...) are what config.Default refers to.
 package pipeline

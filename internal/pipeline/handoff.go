@@ -38,26 +38,6 @@ func parseSource(v string) (topic string, partition int32, offset int64, ok bool
 	return f[0], int32(p), o, err1 == nil && err2 == nil
 }
 
-type handedOffKey struct{}
-
-// HandedOff returns, while a stage processes a record, the successors of
-// that record that are already committed in the stage's outputs although
-// the record's offset is not: a crash tore the transaction that committed
-// them (the embedded broker persists a transaction's markers and its offset
-// commit separately, and a SIGKILL can land in between). The stage must not
-// produce those successors again; nil almost always.
-func HandedOff(ctx context.Context) []*kgo.Record {
-	rs, _ := ctx.Value(handedOffKey{}).([]*kgo.Record)
-	return rs
-}
-
-func withHandedOff(ctx context.Context, rs []*kgo.Record) context.Context {
-	if len(rs) == 0 {
-		return ctx
-	}
-	return context.WithValue(ctx, handedOffKey{}, rs)
-}
-
 // outputsID names a list of output topics in the commit metadata.
 func outputsID(outputs []string) uint32 {
 	h := fnv.New32a()
@@ -81,8 +61,10 @@ type partitionStart struct {
 // audit finds, for newly assigned partitions, successors that are committed
 // although their source records are not (neither below the committed offset
 // nor in the done set). On Apache Kafka a transaction commits its records and
-// its offsets atomically and audit finds nothing; the embedded broker can
-// tear a transaction when its process is killed. Each output partition is
+// its offsets atomically and audit would find nothing; the embedded broker
+// can tear a transaction when its process is killed. It runs only for a
+// stage configured with Outputs (the app sets them for the embedded broker
+// only). Each output partition is
 // read from the offset recorded at the last commit to its last stable
 // offset, and only when the source partition has records left to process,
 // so an assignment normally reads nothing.

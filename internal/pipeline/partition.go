@@ -10,7 +10,7 @@ import (
 type item struct {
 	rec    *kgo.Record
 	size   int64         // in the window
-	handed []*kgo.Record // see HandedOff
+	handed []*kgo.Record // see Stage
 	// lanes are the record's independent deliveries, each a task; outs
 	// their successors, pending how many have not completed. The record is
 	// done when all have.
@@ -36,7 +36,7 @@ type partition struct {
 	committedDone doneSet
 	// outNext are the outputs' offsets after the last committed successor
 	// (recorded in the commit metadata); handed are successors committed
-	// by a torn transaction, by source offset (see HandedOff).
+	// by a torn transaction, by source offset (see Stage).
 	outNext []int64
 	handed  map[int64][]*kgo.Record
 	// side are records of deferred tasks (see Deferred), committed with the

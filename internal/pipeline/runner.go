@@ -15,16 +15,22 @@ import (
 // Stage processes one consumed record and returns the records it produces.
 // An error means the record was not processed (only on cancellation); the
 // runner does not commit past it.
+//
+// handedOff are successors of r that are already committed in the stage's
+// outputs although r's offset is not: a crash tore the transaction that
+// committed them (see RunnerConfig.Outputs). The stage must not produce
+// those successors again. It is nil unless the hand-off audit runs and
+// found some.
 type Stage interface {
-	Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error)
+	Process(ctx context.Context, r *kgo.Record, handedOff []*kgo.Record) ([]*kgo.Record, error)
 }
 
 // StageFunc adapts a function to a Stage.
-type StageFunc func(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error)
+type StageFunc func(ctx context.Context, r *kgo.Record, handedOff []*kgo.Record) ([]*kgo.Record, error)
 
 // Process calls f.
-func (f StageFunc) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
-	return f(ctx, r)
+func (f StageFunc) Process(ctx context.Context, r *kgo.Record, handedOff []*kgo.Record) ([]*kgo.Record, error) {
+	return f(ctx, r, handedOff)
 }
 
 // RunnerConfig configures one stage runner.
@@ -38,11 +44,14 @@ type RunnerConfig struct {
 	// ClientOpts carry the connection options (seed brokers, TLS, SASL).
 	ClientOpts []kgo.Opt
 	Stage      Stage
-	// Outputs are the topics the stage hands records on to (next tier,
-	// DLQ), each in the partition number of the record consumed. A new
-	// owner of a partition reads them for successors a crash left committed
-	// without their offsets (see HandedOff). Attempt records are not
-	// outputs: one does not mean its record moved on.
+	// Outputs turn on the hand-off audit: they are the topics the stage
+	// hands records on to (next tier, DLQ), each in the partition number of
+	// the record consumed. A new owner of a partition reads them for
+	// successors a crash left committed without their offsets, and passes
+	// those to Stage.Process as handedOff. Only a broker that can tear a
+	// transaction needs it (the embedded one); on Apache Kafka leave Outputs
+	// empty, and no audit runs. Attempt records are not outputs: one does
+	// not mean its record moved on.
 	Outputs []string
 	// Due returns when a record may be processed; nil means at once.
 	Due func(*kgo.Record) (time.Time, bool)
@@ -86,6 +95,17 @@ type RunnerConfig struct {
 	OnReleased func(partitions []int32)
 }
 
+// Defaults of a runner's timing; config.Default refers to DefaultGrace.
+const (
+	// DefaultFlushInterval is how long completed records wait for their
+	// commit at most.
+	DefaultFlushInterval = 50 * time.Millisecond
+	// DefaultGrace bounds how long shutdown waits for in-flight records.
+	DefaultGrace = 15 * time.Second
+	// DefaultTxnTimeout bounds producing a transaction's records and ending it.
+	DefaultTxnTimeout = 30 * time.Second
+)
+
 func (c *RunnerConfig) setDefaults() {
 	if c.Concurrency <= 0 {
 		c.Concurrency = DefaultConcurrency
@@ -97,13 +117,13 @@ func (c *RunnerConfig) setDefaults() {
 		c.MaxInFlightBytes = DefaultMaxInFlightBytes
 	}
 	if c.FlushInterval <= 0 {
-		c.FlushInterval = 50 * time.Millisecond
+		c.FlushInterval = DefaultFlushInterval
 	}
 	if c.Grace <= 0 {
-		c.Grace = 15 * time.Second
+		c.Grace = DefaultGrace
 	}
 	if c.TxnTimeout <= 0 {
-		c.TxnTimeout = 30 * time.Second
+		c.TxnTimeout = DefaultTxnTimeout
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -123,6 +143,10 @@ type Runner struct {
 	assigned atomic.Bool
 	wake     chan struct{}
 	done     chan completion
+	// workers are the goroutines running Stage.Process; abandoned is
+	// closed when Run stops reading done, so that none blocks on it.
+	workers   sync.WaitGroup
+	abandoned chan struct{}
 
 	// The group callbacks queue assignments and revocations; the loop
 	// applies them in order (see handleEvents).
@@ -184,12 +208,14 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 		return nil, errors.New("pipeline runner: stage is required")
 	}
 	r := &Runner{
-		cfg:   cfg,
-		log:   cfg.Logger.With("stage", cfg.Name),
-		wake:  make(chan struct{}, 1),
-		done:  make(chan completion, 4*cfg.Concurrency),
-		parts: make(map[int32]*partition),
-		seeds: make(map[int32]*partitionStart),
+		cfg:  cfg,
+		log:  cfg.Logger.With("stage", cfg.Name),
+		wake: make(chan struct{}, 1),
+		done: make(chan completion, 4*cfg.Concurrency),
+
+		abandoned: make(chan struct{}),
+		parts:     make(map[int32]*partition),
+		seeds:     make(map[int32]*partitionStart),
 
 		outputsID: outputsID(cfg.Outputs),
 		outIndex:  make(map[string]int, len(cfg.Outputs)),
@@ -246,6 +272,16 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	return r, nil
 }
 
+// Name is the stage's name (RunnerConfig.Name).
+func (r *Runner) Name() string { return r.cfg.Name }
+
+// Group is the stage's consumer group (RunnerConfig.Group).
+func (r *Runner) Group() string { return r.cfg.Group }
+
+// Close releases the runner's client. Run closes it when it returns; Close
+// is for a runner whose Run is never called.
+func (r *Runner) Close() { r.sess.Close() }
+
 // Ready reports whether the runner has joined its group and been assigned.
 func (r *Runner) Ready() bool { return r.assigned.Load() }
 
@@ -264,12 +300,19 @@ func (r *Runner) poke() {
 
 // Run processes records until ctx is done, then shuts down within Grace:
 // it stops fetching, lets in-flight records finish, commits what completed,
-// and leaves the group.
+// and leaves the group. Records still in flight after Grace are abandoned:
+// their processing is cancelled, and Run returns once it has returned.
 func (r *Runner) Run(ctx context.Context) error {
 	// Records keep being processed for the grace period after ctx ends.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
 	defer r.sess.CloseAllowingRebalance()
+	// No worker outlives Run: the ones still running are cancelled, and
+	// none blocks on a completion that nobody reads any more.
+	defer func() {
+		cancelWork()
+		close(r.abandoned)
+		r.workers.Wait()
+	}()
 
 	r.fencePredecessor(ctx)
 	r.lastEnd = r.cfg.Now()
@@ -497,6 +540,7 @@ func (r *Runner) dispatchAll(ctx context.Context) {
 	for _, p := range r.parts {
 		for _, t := range p.sched.startAdmitted(now, admit) {
 			r.inflight++
+			r.workers.Add(1)
 			go r.work(ctx, p, t)
 		}
 		switch full := p.sched.full(p.paused); {
@@ -522,10 +566,11 @@ func (r *Runner) dispatchAll(ctx context.Context) {
 }
 
 func (r *Runner) work(ctx context.Context, p *partition, t *task) {
-	ctx = withLane(withHandedOff(ctx, t.it.handed), t.it.lanes[t.lane])
-	out, err := r.cfg.Stage.Process(ctx, t.it.rec)
+	defer r.workers.Done()
+	ctx = withLane(ctx, t.it.lanes[t.lane])
+	out, err := r.cfg.Stage.Process(ctx, t.it.rec, t.it.handed)
 	c := completion{p: p, t: t, out: out, err: err}
-	if d, ok := deferredOf(err); ok {
+	if d, ok := DeferredOf(err); ok {
 		c.later, c.out = d.Deferred()
 		c.err, c.deferred = nil, true
 	}
@@ -537,8 +582,11 @@ func (r *Runner) work(ctx context.Context, p *partition, t *task) {
 	for _, o := range c.out {
 		o.Headers = append(o.Headers, kgo.RecordHeader{Key: HeaderSource, Value: src})
 	}
-	r.done <- c
-	r.poke()
+	select {
+	case r.done <- c:
+		r.poke()
+	case <-r.abandoned:
+	}
 }
 
 type laneKey struct{}

@@ -130,7 +130,7 @@ type copyStage struct {
 	order map[string][]int
 }
 
-func (s *copyStage) Process(_ context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+func (s *copyStage) Process(_ context.Context, r *kgo.Record, _ []*kgo.Record) ([]*kgo.Record, error) {
 	// Not a wait: a random processing time, so that records complete out
 	// of order (in a bubble, goroutines wake in the order of their virtual
 	// sleeps).
@@ -194,7 +194,7 @@ func TestRunnerNeverStartsARecordBeforeItIsDue(t *testing.T) {
 
 		var mu sync.Mutex
 		early := 0
-		stage := StageFunc(func(_ context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+		stage := StageFunc(func(_ context.Context, r *kgo.Record, _ []*kgo.Record) ([]*kgo.Record, error) {
 			due, _ := strconv.ParseInt(string(r.Headers[0].Value), 10, 64)
 			if time.Now().UnixMilli() < due {
 				mu.Lock()
@@ -275,7 +275,7 @@ func TestRunnerSlowRecordHoldsOnlyItsKeyAndNothingRepeatsAfterHandOver(t *testin
 		produce(t, c, rs...)
 
 		release := make(chan struct{})
-		hanging := StageFunc(func(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+		hanging := StageFunc(func(ctx context.Context, r *kgo.Record, _ []*kgo.Record) ([]*kgo.Record, error) {
 			if string(r.Key) == "slow" {
 				select {
 				case <-release:
@@ -317,7 +317,7 @@ func TestRunnerSlowRecordHoldsOnlyItsKeyAndNothingRepeatsAfterHandOver(t *testin
 // A crash of the embedded broker can tear a transaction: its successors are
 // committed, its offsets are not. The next owner finds those successors in
 // the stage's outputs (from the offsets the last commit recorded), hands them
-// to the stage through HandedOff, and nothing is in the output twice.
+// to the stage as handedOff, and nothing is in the output twice.
 func TestRunnerDoesNotHandOnAgainWhatATornTransactionCommitted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newCluster(t, 1, "in", "out")
@@ -333,8 +333,8 @@ func TestRunnerDoesNotHandOnAgainWhatATornTransactionCommitted(t *testing.T) {
 			mu     sync.Mutex
 			handed = make(map[int64]int) // source offset -> handed-off successors seen
 		)
-		copyUnlessHanded := StageFunc(func(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
-			if hs := HandedOff(ctx); len(hs) > 0 {
+		copyUnlessHanded := StageFunc(func(_ context.Context, r *kgo.Record, hs []*kgo.Record) ([]*kgo.Record, error) {
+			if len(hs) > 0 {
 				mu.Lock()
 				handed[r.Offset] += len(hs)
 				mu.Unlock()
@@ -486,7 +486,7 @@ func idleRunner(t *testing.T, c *testCluster, txnID string) *Runner {
 	r, err := NewRunner(RunnerConfig{
 		Name: "test", Topic: "in", Group: "g", TransactionalID: txnID,
 		ClientOpts: c.opts(),
-		Stage:      StageFunc(func(context.Context, *kgo.Record) ([]*kgo.Record, error) { return nil, nil }),
+		Stage:      StageFunc(func(context.Context, *kgo.Record, []*kgo.Record) ([]*kgo.Record, error) { return nil, nil }),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -520,7 +520,7 @@ func TestRunnerRecordNotDueHoldsOnlyItsKey(t *testing.T) {
 		produce(t, c, rs...)
 		var mu sync.Mutex
 		var processed []string
-		stage := StageFunc(func(_ context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+		stage := StageFunc(func(_ context.Context, r *kgo.Record, _ []*kgo.Record) ([]*kgo.Record, error) {
 			mu.Lock()
 			processed = append(processed, string(r.Value))
 			mu.Unlock()
@@ -564,7 +564,7 @@ func TestRunnerLanesOfARecordAreIndependent(t *testing.T) {
 		fast1 := make(chan struct{}) // closed once lane fast of record 1 ran
 		var mu sync.Mutex
 		var ran []string
-		stage := StageFunc(func(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+		stage := StageFunc(func(ctx context.Context, r *kgo.Record, _ []*kgo.Record) ([]*kgo.Record, error) {
 			lane := Lane(ctx)
 			if lane == "slow" && string(r.Value) == "0" {
 				select {

@@ -4,8 +4,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/hookline/hookline/internal/config"
 )
 
 var t0 = time.Unix(1_700_000_000, 0)
@@ -159,19 +157,6 @@ func TestSchedulerWindowIsBoundedInRecordsAndBytes(t *testing.T) {
 			t.Fatal("an empty window of one stays paused")
 		}
 	})
-}
-
-// config.Default cannot refer to pipeline's defaults (pipeline imports
-// config); this holds them equal.
-func TestConfigDefaultsAreThePipelines(t *testing.T) {
-	c := config.Default()
-	if c.Concurrency != DefaultConcurrency || c.MaxInFlight != DefaultMaxInFlight || int64(c.MaxInFlightBytes) != DefaultMaxInFlightBytes {
-		t.Fatalf("config.Default has concurrency %d, max_in_flight %d, max_in_flight_bytes %d; pipeline's defaults are %d, %d, %d",
-			c.Concurrency, c.MaxInFlight, c.MaxInFlightBytes, DefaultConcurrency, DefaultMaxInFlight, DefaultMaxInFlightBytes)
-	}
-	if c.MetricsEndpointLabels != DefaultEndpointLabels {
-		t.Fatalf("config.Default has metrics_endpoint_labels %d; pipeline's default is %d", c.MetricsEndpointLabels, DefaultEndpointLabels)
-	}
 }
 
 // A deferred task (a strict endpoint's failed event) holds its key until

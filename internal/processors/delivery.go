@@ -78,11 +78,6 @@ type DeliveryConfig struct {
 	// FanOutConcurrency bounds the concurrent requests of one tenant event;
 	// default DefaultFanOutConcurrency.
 	FanOutConcurrency int
-	// HandedOff returns the successors of the record being processed that
-	// are already committed although its offset is not (pipeline.HandedOff:
-	// a crash tore their transaction); their pairs are not attempted again.
-	// May be nil.
-	HandedOff func(context.Context) []*kgo.Record
 	// Lane returns the endpoint the record is being processed for, one of
 	// those Lanes split it into (pipeline.Lane); "" means every endpoint
 	// it addresses. May be nil.
@@ -166,11 +161,14 @@ func NewDelivery(cfg DeliveryConfig) (*Delivery, error) {
 // that route them on. Bad data never fails it: it goes to the DLQ. An error
 // means ctx ended before the record was done; the pipeline must then not
 // commit it, and will attempt it again (delivery is at-least-once).
-func (d *Delivery) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+// handedOff are r's successors already committed although its offset is not
+// (a crash tore their transaction; see pipeline.Stage): their pairs are not
+// attempted again.
+func (d *Delivery) Process(ctx context.Context, r *kgo.Record, handedOff []*kgo.Record) ([]*kgo.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	moved, all := d.movedOn(ctx)
+	moved, all := movedOn(handedOff)
 	switch {
 	case all:
 		return nil, nil
@@ -189,11 +187,8 @@ func (d *Delivery) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, e
 // movedOn reads the successors already committed for the record being
 // processed: the endpoints whose pair moved on, or all when the record
 // itself moved on (a malformed record's DLQ successor names no endpoint).
-func (d *Delivery) movedOn(ctx context.Context) (moved map[string]bool, all bool) {
-	if d.cfg.HandedOff == nil {
-		return nil, false
-	}
-	for _, h := range d.cfg.HandedOff(ctx) {
+func movedOn(handedOff []*kgo.Record) (moved map[string]bool, all bool) {
+	for _, h := range handedOff {
 		st, err := ParseRetryState(h.Headers)
 		if err != nil || st.EndpointID == "" {
 			return nil, true

@@ -114,7 +114,14 @@ type routed struct {
 
 func process(t *testing.T, d *Delivery, r *kgo.Record) routed {
 	t.Helper()
-	recs, err := d.Process(context.Background(), r)
+	return processHandedOff(t, d, r, nil)
+}
+
+// processHandedOff is process of a record whose successors handedOff are
+// already committed.
+func processHandedOff(t *testing.T, d *Delivery, r *kgo.Record, handedOff []*kgo.Record) routed {
+	t.Helper()
+	recs, err := d.Process(context.Background(), r, handedOff)
 	if err != nil {
 		t.Fatalf("Process = %v", err)
 	}
@@ -528,7 +535,7 @@ func TestDeliveryTenantFanOut(t *testing.T) {
 func TestDeliveryTenantWithoutSubscribers(t *testing.T) {
 	dt := newDeliveryTest(t)
 	r := eventRecord(t, envelope.Event{ID: "evt_1", Type: "t", Tenant: "nobody", Payload: json.RawMessage(`{}`)})
-	recs, err := dt.delivery(-1, nil).Process(context.Background(), r)
+	recs, err := dt.delivery(-1, nil).Process(context.Background(), r, nil)
 	if err != nil || len(recs) != 0 {
 		t.Fatalf("Process = %d records, %v; want nothing", len(recs), err)
 	}
@@ -577,7 +584,7 @@ func TestDeliveryCanceledIsNotDone(t *testing.T) {
 		<-r.Context().Done()
 	})
 	r := eventRecord(t, envelope.Event{ID: "evt_1", Type: "t", EndpointID: "a", Payload: json.RawMessage(`{}`)})
-	recs, err := dt.delivery(-1, nil).Process(ctx, r)
+	recs, err := dt.delivery(-1, nil).Process(ctx, r, nil)
 	if !errors.Is(err, context.Canceled) || len(recs) != 0 {
 		t.Fatalf("Process = %d records, %v; want context.Canceled and nothing", len(recs), err)
 	}
@@ -629,13 +636,11 @@ func TestDeliverySkipsPairsThatMovedOn(t *testing.T) {
 		ep.Tenant = "acme"
 		dt.reg[id] = ep
 	}
-	movedOn := func(hs ...*kgo.Record) func(*DeliveryConfig) {
-		return func(c *DeliveryConfig) { c.HandedOff = func(context.Context) []*kgo.Record { return hs } }
-	}
+	movedOn := func(hs ...*kgo.Record) []*kgo.Record { return hs }
 	ev := eventRecord(t, envelope.Event{ID: "evt_1", Type: "t", Tenant: "acme", Payload: json.RawMessage(`{}`)})
 	aMoved := tierRecord(ev, 0, 7, RetryState{Attempts: 1, EndpointID: "a"})
 
-	out := process(t, dt.delivery(-1, movedOn(aMoved)), ev)
+	out := processHandedOff(t, dt.delivery(-1, nil), ev, movedOn(aMoved))
 	if _, a := out.one(t, testTiers[0].Topic); a.EndpointID != "b" || stateOf(t, out.next[0]).EndpointID != "b" {
 		t.Errorf("fan-out with a's pair moved on attempted %s, want b only", a.EndpointID)
 	}
@@ -646,14 +651,15 @@ func TestDeliverySkipsPairsThatMovedOn(t *testing.T) {
 	direct := eventRecord(t, envelope.Event{ID: "evt_2", Type: "t", EndpointID: "a", Payload: json.RawMessage(`{}`)})
 	malformedMoved := &kgo.Record{Topic: dlqTopic, Headers: RetryState{Tier: TierDLQ}.Headers()}
 	for name, c := range map[string]struct {
-		d *Delivery
-		r *kgo.Record
+		d      *Delivery
+		r      *kgo.Record
+		handed []*kgo.Record
 	}{
-		"event to an endpoint": {dt.delivery(-1, movedOn(aMoved)), direct},
-		"tier record":          {dt.delivery(0, movedOn(tierRecord(ev, 1, 9, RetryState{Attempts: 2, EndpointID: "a"}))), aMoved},
-		"record dead-lettered": {dt.delivery(-1, movedOn(malformedMoved)), ev},
+		"event to an endpoint": {dt.delivery(-1, nil), direct, movedOn(aMoved)},
+		"tier record":          {dt.delivery(0, nil), aMoved, movedOn(tierRecord(ev, 1, 9, RetryState{Attempts: 2, EndpointID: "a"}))},
+		"record dead-lettered": {dt.delivery(-1, nil), ev, movedOn(malformedMoved)},
 	} {
-		if recs, err := c.d.Process(context.Background(), c.r); err != nil || len(recs) != 0 {
+		if recs, err := c.d.Process(context.Background(), c.r, c.handed); err != nil || len(recs) != 0 {
 			t.Errorf("%s: Process = %d records, %v; want nothing, it moved on", name, len(recs), err)
 		}
 	}

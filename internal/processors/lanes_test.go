@@ -76,7 +76,7 @@ func TestDeliveryTenantLaneDeliversToItsEndpointOnly(t *testing.T) {
 	dt.reg["c"] = c
 
 	for _, lane := range []string{"b", "c"} {
-		recs, err := d.Process(context.WithValue(context.Background(), laneCtxKey{}, lane), r)
+		recs, err := d.Process(context.WithValue(context.Background(), laneCtxKey{}, lane), r, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -306,7 +306,8 @@ func (e *deferred) Error() string { return "held until " + e.at.Format(time.RFC3
 func (e *deferred) Deferred() (time.Time, []*kgo.Record) { return e.at, e.out }
 
 // Process attempts a parked event, unless its hold says it is not due yet.
-func (s *Strict) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+// handedOff are as for Delivery.Process.
+func (s *Strict) Process(ctx context.Context, r *kgo.Record, handedOff []*kgo.Record) ([]*kgo.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -358,7 +359,7 @@ func (s *Strict) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, err
 		prior.Attempts, prior.FirstAttempt = h.Attempts, h.FirstAttempt
 		tier = s.tierIndex[h.Tier]
 	default:
-		if moved, all := s.d.movedOn(ctx); all || len(moved) > 0 {
+		if moved, all := movedOn(handedOff); all || len(moved) > 0 {
 			return stale, nil // dead-lettered by a torn transaction
 		}
 	}

@@ -1,4 +1,4 @@
-package pipeline
+package app
 
 import (
 	"context"
@@ -128,5 +128,27 @@ type saslWatch struct{ failed atomic.Bool }
 func (w *saslWatch) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
 	if err != nil && (key == kmsg.SASLHandshake.Int16() || key == kmsg.SASLAuthenticate.Int16()) {
 		w.failed.Store(true)
+	}
+}
+
+// warnKafkaSecurity says loudly which Kafka security settings weaken or do
+// nothing. It never logs a credential.
+func (s *Service) warnKafkaSecurity() {
+	cfg := s.cfg
+	switch {
+	case cfg.Embedded() && cfg.KafkaSecured():
+		s.log.Warn("kafka_tls and kafka_sasl_* settings are ignored: no brokers are configured, and the embedded development broker listens in plaintext without authentication")
+		return
+	case cfg.Embedded():
+		return
+	}
+	if cfg.KafkaTLS && cfg.KafkaTLSInsecureSkipVerify {
+		s.log.Warn("INSECURE: kafka_tls_insecure_skip_verify is on: the brokers' certificates are not verified, so anyone on the network path can impersonate the cluster, read and change every record and take the SASL password; for testing only", "brokers", cfg.Brokers)
+	}
+	if cfg.SASLMechanism() == config.SASLPlain && !cfg.KafkaTLS {
+		s.log.Warn("kafka_sasl_mechanism PLAIN without kafka_tls sends the SASL password in clear text", "brokers", cfg.Brokers)
+	}
+	if !cfg.KafkaTLS && cfg.SASLMechanism() == "" {
+		s.log.Info("kafka connections are neither encrypted nor authenticated (kafka_tls, kafka_sasl_mechanism)", "brokers", cfg.Brokers)
 	}
 }

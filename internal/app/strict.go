@@ -1,4 +1,4 @@
-package pipeline
+package app
 
 import (
 	"context"
@@ -6,8 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookline/hookline/internal/pipeline"
 	"github.com/hookline/hookline/internal/processors"
 )
 
@@ -15,20 +15,20 @@ import (
 // the park topic, delivers strict endpoints' events in order per
 // (endpoint, ordering key), and loads each assigned partition's holds
 // before it takes its records.
-func (s *Service) newStrictRunner(env *Env, events *processors.Delivery, admit func(string, time.Time) (func(), time.Time, bool), txnSuffix string) (*Runner, error) {
+func (s *Service) newStrictRunner(env *Env, events *processors.Delivery, admit func(string, time.Time) (func(), time.Time, bool), txnSuffix string) (*pipeline.Runner, error) {
 	cfg, set := s.cfg, env.Topics
-	opts := append([]kgo.Opt{kgo.SeedBrokers(env.Brokers...)}, env.KafkaOpts...)
+	opts := env.clientOpts()
 	holds := processors.NewHolds()
 	st := processors.NewStrict(events, holds, set.Holds)
 	name := processors.StageStrict
-	r, err := NewRunner(RunnerConfig{
+	r, err := pipeline.NewRunner(pipeline.RunnerConfig{
 		Name:             name,
 		Topic:            set.Park,
 		Group:            cfg.TopicPrefix + "delivery." + name,
 		TransactionalID:  cfg.TopicPrefix + "delivery." + name + "." + txnSuffix,
 		ClientOpts:       opts,
 		Stage:            Observe(st, name, set.DLQ, set.Attempts, env.Metrics, s.log),
-		Outputs:          []string{set.DLQ},
+		Outputs:          s.auditOutputs(set.DLQ),
 		Lanes:            st.Lanes,
 		Admit:            admit,
 		Concurrency:      cfg.Concurrency,

@@ -1,10 +1,21 @@
-package pipeline
+package app
 
 import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookline/hookline/internal/config"
 )
+
+// config.Default cannot refer to app's default (app imports config); this
+// holds them equal.
+func TestConfigDefaultsAreTheApps(t *testing.T) {
+	c := config.Default()
+	if c.MetricsEndpointLabels != DefaultEndpointLabels {
+		t.Fatalf("config.Default has metrics_endpoint_labels %d; app's default is %d", c.MetricsEndpointLabels, DefaultEndpointLabels)
+	}
+}
 
 // The endpoint label holds at most metrics_endpoint_labels endpoints; later
 // ones count as _other, and 0 puts every endpoint there.

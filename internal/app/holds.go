@@ -1,4 +1,4 @@
-package pipeline
+package app
 
 import (
 	"context"
@@ -14,11 +14,14 @@ import (
 	"github.com/hookline/hookline/internal/topics"
 )
 
+// readTimeout bounds reading a topic to its last stable offset.
+const readTimeout = 30 * time.Second
+
 // readToStable reads partitions ps of a topic from their start to their
 // last stable offset (read_committed), as the strict stage loads its holds
 // on assignment, and returns their records by partition in offset order.
 func readToStable(ctx context.Context, opts []kgo.Opt, topic string, ps []int32) (map[int32][]*kgo.Record, error) {
-	ctx, cancel := context.WithTimeout(ctx, auditTimeout)
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -53,9 +56,8 @@ func readToStable(ctx context.Context, opts []kgo.Opt, topic string, ps []int32)
 		return nil, err
 	}
 	defer rd.Close()
-	// As in audit: done at a record at the last stable offset - 1, or when
-	// two polls in a row bring nothing (compaction and aborted records
-	// leave gaps).
+	// Done at a record at the last stable offset - 1, or when two polls in
+	// a row bring nothing (compaction and aborted records leave gaps).
 	for idle := 0; len(stop) > 0 && idle < 2; {
 		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
 		fs := rd.PollFetches(pctx)
@@ -111,15 +113,22 @@ func ReadHolds(ctx context.Context, opts []kgo.Opt, set topics.Set) ([]processor
 	return t.List(), nil
 }
 
-// followHolds applies the releases operators write to the holds topic
-// (hookline dlq replay or skip of a held event) to the strict stage's table
-// until ctx ends. It reads from the topic's last stable offsets as of its
-// call, before any stage is assigned: what came before, each assignment
-// reads (Holds.Load), and what comes after, this applies.
-func followHolds(ctx context.Context, opts []kgo.Opt, topic string, holds *processors.Holds, log *slog.Logger) error {
+// holdsFollower applies the releases operators write to the holds topic
+// (hookline dlq replay or skip of a held event) to the strict stage's table.
+type holdsFollower struct {
+	rd    *kgo.Client
+	holds *processors.Holds
+	log   *slog.Logger
+}
+
+// followHolds prepares a holdsFollower that reads from the topic's last
+// stable offsets as of its call, before any stage is assigned: what came
+// before, each assignment reads (Holds.Load), and what comes after, the
+// follower applies once it runs.
+func followHolds(ctx context.Context, opts []kgo.Opt, topic string, holds *processors.Holds, log *slog.Logger) (*holdsFollower, error) {
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
 	cl.Close()
@@ -127,7 +136,7 @@ func followHolds(ctx context.Context, opts []kgo.Opt, topic string, holds *proce
 		err = ends.Error()
 	}
 	if err != nil {
-		return fmt.Errorf("list last stable offsets of %s: %w", topic, err)
+		return nil, fmt.Errorf("list last stable offsets of %s: %w", topic, err)
 	}
 	from := make(map[int32]kgo.Offset)
 	ends.Each(func(o kadm.ListedOffset) { from[o.Partition] = kgo.NewOffset().At(o.Offset) })
@@ -136,26 +145,28 @@ func followHolds(ctx context.Context, opts []kgo.Opt, topic string, holds *proce
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 	)...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	go func() {
-		defer rd.Close()
-		for ctx.Err() == nil {
-			fs := rd.PollFetches(ctx)
-			fs.EachError(func(t string, p int32, err error) {
-				if ctx.Err() == nil {
-					log.Warn("follow held keys' releases", "topic", t, "partition", p, "err", err)
-				}
-			})
-			fs.EachRecord(func(r *kgo.Record) {
-				if r.Value == nil {
-					return
-				}
-				if h, err := processors.DecodeHold(r.Value); err == nil {
-					holds.Apply(r.Partition, r.Key, h)
-				}
-			})
-		}
-	}()
-	return nil
+	return &holdsFollower{rd: rd, holds: holds, log: log}, nil
+}
+
+// run applies releases until ctx ends, then closes the follower's client.
+func (f *holdsFollower) run(ctx context.Context) {
+	defer f.rd.Close()
+	for ctx.Err() == nil {
+		fs := f.rd.PollFetches(ctx)
+		fs.EachError(func(t string, p int32, err error) {
+			if ctx.Err() == nil {
+				f.log.Warn("follow held keys' releases", "topic", t, "partition", p, "err", err)
+			}
+		})
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Value == nil {
+				return
+			}
+			if h, err := processors.DecodeHold(r.Value); err == nil {
+				f.holds.Apply(r.Partition, r.Key, h)
+			}
+		})
+	}
 }
