@@ -140,7 +140,7 @@ func (h *harness) send(id, endpointID, key string, payload any) string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusAccepted {
 		h.t.Fatalf("POST /v1/events: %s: %s", resp.Status, data)
@@ -227,8 +227,8 @@ func newReceiver(t testing.TB, respond func(id string, attempt int) int) *receiv
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: rc}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	go func() { _ = srv.Serve(ln) }() // ErrServerClosed once the test closes it
+	t.Cleanup(func() { _ = srv.Close() })
 	rc.url = "http://" + ln.Addr().String() + "/hook"
 	return rc
 }

@@ -112,8 +112,8 @@ against that Kafka, under a fresh topic prefix.`)
 		received.Add(1)
 		w.WriteHeader(http.StatusNoContent)
 	})}
-	go recv.Serve(ln)
-	defer recv.Close()
+	go func() { _ = recv.Serve(ln) }() // ErrServerClosed once the bench closes it
+	defer func() { _ = recv.Close() }()
 	url := "http://" + ln.Addr().String() + "/hook"
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -145,7 +145,7 @@ against that Kafka, under a fresh topic prefix.`)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return err
 		}
@@ -168,7 +168,9 @@ against that Kafka, under a fresh topic prefix.`)
 		pprof.StopCPUProfile()
 	}
 	cancel()
-	<-svcErr
+	if err := <-svcErr; err != nil {
+		return fmt.Errorf("pipeline shutdown: %w", err)
+	}
 
 	// The baseline: the same receiver, the same signed body, the same number
 	// of concurrent requests, no Kafka.

@@ -90,8 +90,8 @@ func benchTiers(ctx context.Context, cfg config.Config, events int, share float6
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})}
-	go recv.Serve(ln)
-	defer recv.Close()
+	go func() { _ = recv.Serve(ln) }() // ErrServerClosed once the bench closes it
+	defer func() { _ = recv.Close() }()
 	base := "http://" + ln.Addr().String()
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -186,7 +186,9 @@ func benchTiers(ctx context.Context, cfg config.Config, events int, share float6
 		return err
 	}
 	cancel()
-	<-svcErr
+	if err := <-svcErr; err != nil {
+		return fmt.Errorf("pipeline shutdown: %w", err)
+	}
 
 	if asJSON {
 		return json.NewEncoder(os.Stdout).Encode(res)

@@ -156,7 +156,9 @@ a tenant of the run's own, and the summary counts only that run's rows.`)
 		}
 	}
 	cancel()
-	<-svcErr
+	if err := <-svcErr; err != nil {
+		return fmt.Errorf("pipeline shutdown: %w", err)
+	}
 
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -228,10 +230,10 @@ func (d *demoRun) startReceivers() error {
 		}
 		rc.url = "http://" + ln.Addr().String() + "/webhook"
 		if kind == "dead" {
-			ln.Close() // nothing listens: connection refused, every time
+			_ = ln.Close() // nothing listens: connection refused, every time
 		} else {
 			rc.srv = &http.Server{Handler: d.handler(rc), ReadHeaderTimeout: 5 * time.Second}
-			go rc.srv.Serve(ln)
+			go func() { _ = rc.srv.Serve(ln) }() // ErrServerClosed at the end
 		}
 		d.receivers = append(d.receivers, rc)
 	}
@@ -241,7 +243,7 @@ func (d *demoRun) startReceivers() error {
 func (d *demoRun) close() {
 	for _, rc := range d.receivers {
 		if rc.srv != nil {
-			rc.srv.Close()
+			_ = rc.srv.Close()
 		}
 	}
 }
@@ -304,7 +306,7 @@ func (d *demoRun) post(ctx context.Context, path string, body []byte, want int, 
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != want {
 		return fmt.Errorf("POST %s: %s: %s", path, resp.Status, strings.TrimSpace(string(data)))
@@ -501,7 +503,7 @@ func clickhouseReport(ctx context.Context, cfg config.Config, tenant string, t *
 	if err != nil {
 		return nil, "", fmt.Errorf("clickhouse %s: %w", cfg.ClickHouse, err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	t.mu.Lock()
 	want := maps.Clone(t.outcomes)
 	t.mu.Unlock()

@@ -242,7 +242,7 @@ func postJSON(t *testing.T, url string, body any) map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var out map[string]any
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode/100 != 2 {

@@ -28,7 +28,7 @@ func openListeners(cfg config.Config) (*listeners, error) {
 	}
 	metricsLn, err := net.Listen("tcp", cfg.MetricsListen)
 	if err != nil {
-		ingestLn.Close()
+		_ = ingestLn.Close()
 		return nil, fmt.Errorf("metrics_listen: %s: %w", cfg.MetricsListen, err)
 	}
 	return &listeners{ingest: ingestLn, metrics: metricsLn}, nil

@@ -22,7 +22,7 @@ func TestServeWithAnAddressInUseStartsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer taken.Close()
+	defer func() { _ = taken.Close() }()
 	for name, take := range map[string]func(*config.Config){
 		"listen":         func(c *config.Config) { c.Listen = taken.Addr().String() },
 		"metrics_listen": func(c *config.Config) { c.MetricsListen = taken.Addr().String() },
@@ -79,7 +79,7 @@ func TestServeStopsEverythingWhenAComponentFails(t *testing.T) {
 	}
 	for _, addr := range []string{svc.IngestAddr(), svc.MetricsAddr()} {
 		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
+			_ = c.Close()
 			t.Errorf("%s still accepts connections after Run returned", addr)
 		}
 	}

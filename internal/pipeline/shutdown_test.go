@@ -58,8 +58,7 @@ func TestRunnerLeavesNoWorkerBehindAfterTheGracePeriod(t *testing.T) {
 			case <-started:
 			case <-deadline:
 				cancel()
-				<-done
-				t.Fatal("not every partition's record started within 20s")
+				t.Fatalf("not every partition's record started within 20s (runner: %v)", <-done)
 			}
 		}
 		cancel()
