@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -13,6 +14,29 @@ type HeldKey struct {
 	Partition   int32
 	OrderingKey []byte
 	Hold
+}
+
+// HeldKeyView is one held key as operators read it: a line of
+// hookline dlq held --json, and with Endpoint empty (the path names it) an
+// entry of GET /v1/endpoints/{id}/held.
+type HeldKeyView struct {
+	Endpoint    string    `json:"endpoint,omitempty"`
+	OrderingKey string    `json:"ordering_key"`
+	Partition   int32     `json:"partition"`
+	EventID     string    `json:"event_id"`
+	Since       time.Time `json:"since"`
+	Attempts    int       `json:"attempts"`
+	NextAttempt time.Time `json:"next_attempt"`
+	LastError   string    `json:"last_error,omitempty"`
+	// State is "retrying", or "dead" (on_dead_letter hold: waiting for
+	// hookline dlq replay or skip), "replay" or "skip" (released).
+	State string `json:"state"`
+}
+
+// View is h as operators read it.
+func (h HeldKey) View() HeldKeyView {
+	return HeldKeyView{Endpoint: h.EndpointID, OrderingKey: string(h.OrderingKey), Partition: h.Partition, EventID: h.EventID,
+		Since: h.Since, Attempts: h.Attempts, NextAttempt: h.Due, LastError: h.LastError, State: h.StateName()}
 }
 
 // Holds is the strict stage's table of held pairs, per park partition. It
