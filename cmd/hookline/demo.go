@@ -6,26 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"maps"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
-	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/hookline/hookline/internal/analytics"
-	"github.com/hookline/hookline/internal/app"
 	"github.com/hookline/hookline/internal/config"
-	"github.com/hookline/hookline/internal/processors"
-	"github.com/hookline/hookline/signature"
 )
 
 // demoTierScale makes the 30s/2m/10m/1h schedule take about 17 s in all.
@@ -34,33 +23,6 @@ const demoTierScale = 0.004
 // demoDatabase is where `demo --clickhouse` writes unless
 // --clickhouse-database says otherwise: never serve's database by default.
 const demoDatabase = "hookline_demo"
-
-// DemoSummary is what `hookline demo --json` prints.
-type DemoSummary struct {
-	Sent              int            `json:"sent"`
-	Delivered         int            `json:"delivered"`
-	Retried           map[string]int `json:"retried"`
-	DeadLettered      int            `json:"dead_lettered"`
-	Duplicates        int            `json:"duplicates"`
-	Lost              int            `json:"lost"`
-	SignatureFailures int            `json:"signature_failures"`
-	LatencyMSP50      float64        `json:"latency_ms_p50"`
-	LatencyMSP99      float64        `json:"latency_ms_p99"`
-	DeliveriesPerSec  float64        `json:"deliveries_per_second"`
-	// ClickHouse is set with --clickhouse: this run's rows, nobody else's.
-	ClickHouse *DemoClickHouse `json:"clickhouse,omitempty"`
-}
-
-// DemoClickHouse is where a demo run's attempt rows landed and how many.
-type DemoClickHouse struct {
-	Addr     string `json:"addr"`
-	Database string `json:"database"`
-	// Tenant is the run's tenant: every row of the run, and only those, has it.
-	Tenant string `json:"tenant"`
-	// RowsByOutcome are the run's attempt rows (deduplicated); they equal
-	// the run's attempt records in Kafka per outcome, or the demo fails.
-	RowsByOutcome map[string]uint64 `json:"rows_by_outcome"`
-}
 
 func runDemo(ctx context.Context, args []string) error {
 	fs := newFlagSet("demo", `Runs hookline end to end on the embedded broker: starts the broker, the
@@ -176,15 +138,6 @@ a tenant of the run's own, and the summary counts only that run's rows.`)
 	return nil
 }
 
-// receiver is one local webhook endpoint of the demo.
-type receiver struct {
-	id     string
-	kind   string // healthy, flaky, dead
-	secret string
-	url    string
-	srv    *http.Server
-}
-
 type demoRun struct {
 	// id makes this run's endpoint and event ids its own: the demo's broker
 	// starts empty, so attempt ids (topic/partition/offset/endpoint) repeat
@@ -215,76 +168,6 @@ func newRunID() string {
 
 // tenant is the run's tenant: its endpoints', so its attempt rows'.
 func (d *demoRun) tenant() string { return "demo-" + d.id }
-
-func (d *demoRun) startReceivers() error {
-	kinds := []string{"healthy", "healthy", "healthy", "flaky", "flaky", "dead"}
-	for i, kind := range kinds {
-		secret, err := signature.NewSecret()
-		if err != nil {
-			return err
-		}
-		rc := &receiver{id: fmt.Sprintf("demo-%s-%s-%d", d.id, kind, i), kind: kind, secret: secret}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return fmt.Errorf("start demo receiver: %w", err)
-		}
-		rc.url = "http://" + ln.Addr().String() + "/webhook"
-		if kind == "dead" {
-			_ = ln.Close() // nothing listens: connection refused, every time
-		} else {
-			rc.srv = &http.Server{Handler: d.handler(rc), ReadHeaderTimeout: 5 * time.Second}
-			go func() { _ = rc.srv.Serve(ln) }() // ErrServerClosed at the end
-		}
-		d.receivers = append(d.receivers, rc)
-	}
-	return nil
-}
-
-func (d *demoRun) close() {
-	for _, rc := range d.receivers {
-		if rc.srv != nil {
-			_ = rc.srv.Close()
-		}
-	}
-}
-
-// handler verifies the signature of every request, like a careful receiver.
-func (d *demoRun) handler(rc *receiver) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, "read body", http.StatusBadRequest)
-			return
-		}
-		if err := signature.Verify([]string{rc.secret}, r.Header, body, 5*time.Minute, time.Now()); err != nil {
-			d.sigFails.Add(1)
-			http.Error(w, "bad signature", http.StatusUnauthorized)
-			return
-		}
-		if rc.kind == "flaky" && rand.Float64() < 0.4 {
-			status := http.StatusServiceUnavailable
-			if rand.IntN(2) == 0 {
-				status = http.StatusInternalServerError
-			}
-			http.Error(w, "flaky receiver says no", status)
-			return
-		}
-		id := r.Header.Get("webhook-id")
-		now := time.Now()
-		d.mu.Lock()
-		d.acked[id]++
-		if d.acked[id] == 1 {
-			lat := now.Sub(d.sentAt[id])
-			d.latencies = append(d.latencies, lat)
-			if lat < d.firstTry {
-				d.firstPassAcks++
-				d.lastFirstPass = now
-			}
-		}
-		d.mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	})
-}
 
 func (d *demoRun) createEndpoints(ctx context.Context) error {
 	for _, rc := range d.receivers {
@@ -373,176 +256,4 @@ loop:
 		return fmt.Errorf("send events: %w", err)
 	}
 	return nil
-}
-
-// settled counts events delivered (a receiver answered 2xx), dead-lettered
-// (the pipeline committed a DLQ hand-off) and neither yet.
-func (d *demoRun) settled(t *attemptTally) (delivered, dead, pending int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for id := range d.sentAt {
-		switch {
-		case d.acked[id] > 0:
-			delivered++
-		case t.dead[id]:
-			dead++
-		default:
-			pending++
-		}
-	}
-	return delivered, dead, pending
-}
-
-func (d *demoRun) summary(t *attemptTally, start time.Time) DemoSummary {
-	delivered, dead, pending := d.settled(t)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := DemoSummary{
-		Sent:              int(d.sent.Load()),
-		Delivered:         delivered,
-		Retried:           make(map[string]int),
-		DeadLettered:      dead,
-		Lost:              pending,
-		SignatureFailures: int(d.sigFails.Load()),
-	}
-	for tier, n := range t.retried {
-		s.Retried[tier] = n
-	}
-	for _, n := range d.acked {
-		if n > 1 {
-			s.Duplicates += n - 1
-		}
-	}
-	lat := slices.Clone(d.latencies)
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	s.LatencyMSP50 = percentileMS(lat, 0.50)
-	s.LatencyMSP99 = percentileMS(lat, 0.99)
-	if secs := d.lastFirstPass.Sub(start).Seconds(); secs > 0 {
-		s.DeliveriesPerSec = float64(d.firstPassAcks) / secs
-	}
-	return s
-}
-
-func percentileMS(sorted []time.Duration, q float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(q * float64(len(sorted)-1))
-	return float64(sorted[i].Microseconds()) / 1000
-}
-
-// attemptTally follows the attempts topic (committed records only) to learn
-// which pairs moved to which tier and which reached the DLQ.
-type attemptTally struct {
-	mu       sync.Mutex
-	retried  map[string]int
-	dead     map[string]bool
-	outcomes map[string]uint64 // attempt records per outcome
-}
-
-func newAttemptTally() *attemptTally {
-	return &attemptTally{retried: make(map[string]int), dead: make(map[string]bool), outcomes: make(map[string]uint64)}
-}
-
-func (t *attemptTally) follow(ctx context.Context, env *app.Env, topic string) {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(env.Brokers...), kgo.ConsumeTopics(topic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.WithLogger(kgo.BasicLogger(io.Discard, kgo.LogLevelNone, nil))}, env.KafkaOpts...)...)
-	if err != nil {
-		slog.Error("follow attempts", "err", err)
-		return
-	}
-	defer cl.Close()
-	for ctx.Err() == nil {
-		fetches := cl.PollFetches(ctx)
-		fetches.EachRecord(func(r *kgo.Record) {
-			a, err := processors.DecodeAttempt(r.Value)
-			if err != nil {
-				return
-			}
-			t.mu.Lock()
-			t.outcomes[string(a.Outcome)]++
-			switch {
-			case a.Outcome == processors.OutcomeRetry && a.NextTier != "":
-				t.retried[a.NextTier]++
-			case a.Outcome == processors.OutcomeDeadLettered:
-				t.dead[a.EventID] = true
-			}
-			t.mu.Unlock()
-		})
-	}
-}
-
-func (t *attemptTally) tierString() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	keys := make([]string, 0, len(t.retried))
-	for k := range t.retried {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%d", k, t.retried[k])
-	}
-	if len(parts) == 0 {
-		return "none yet"
-	}
-	return strings.Join(parts, " ")
-}
-
-// clickhouseReport waits until ClickHouse holds as many attempt rows of the
-// run's tenant per outcome as the attempts topic has records, then runs the
-// core queries on the run's rows.
-func clickhouseReport(ctx context.Context, cfg config.Config, tenant string, t *attemptTally) (*DemoClickHouse, string, error) {
-	conn, err := analytics.Open(ctx, analytics.ConnOptionsFrom(cfg))
-	if err != nil {
-		return nil, "", fmt.Errorf("clickhouse %s: %w", cfg.ClickHouse, err)
-	}
-	defer func() { _ = conn.Close() }()
-	t.mu.Lock()
-	want := maps.Clone(t.outcomes)
-	t.mu.Unlock()
-	var got map[string]uint64
-	deadline := time.Now().Add(time.Minute)
-	for {
-		got, err = analytics.CountTenantByOutcome(ctx, conn, cfg.ClickHouseDatabase, tenant)
-		if err == nil && maps.Equal(got, want) {
-			break
-		}
-		if time.Now().After(deadline) {
-			return nil, "", fmt.Errorf("clickhouse attempt rows of tenant %s per outcome %v do not match the attempts topic %v (err %v)", tenant, got, want, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	summary, err := analytics.TenantSummary(ctx, conn, cfg.ClickHouseDatabase, tenant)
-	if err != nil {
-		return nil, "", err
-	}
-	ch := &DemoClickHouse{Addr: cfg.ClickHouse, Database: cfg.ClickHouseDatabase, Tenant: tenant, RowsByOutcome: got}
-	return ch, fmt.Sprintf("\nClickHouse (%s, database %s, this run's tenant %s): attempt rows per outcome match the attempts topic: %v\n\n%s", cfg.ClickHouse, cfg.ClickHouseDatabase, tenant, got, summary), nil
-}
-
-func printSummary(w io.Writer, s DemoSummary) {
-	fmt.Fprintf(w, "\nhookline demo summary\n")
-	fmt.Fprintf(w, "  sent                 %d\n", s.Sent)
-	fmt.Fprintf(w, "  delivered            %d\n", s.Delivered)
-	keys := make([]string, 0, len(s.Retried))
-	for k := range s.Retried {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(w, "  retried into %-8s %d\n", k, s.Retried[k])
-	}
-	fmt.Fprintf(w, "  dead-lettered        %d\n", s.DeadLettered)
-	fmt.Fprintf(w, "  duplicate deliveries %d\n", s.Duplicates)
-	fmt.Fprintf(w, "  lost                 %d\n", s.Lost)
-	fmt.Fprintf(w, "  signature failures   %d\n", s.SignatureFailures)
-	fmt.Fprintf(w, "  latency p50 / p99    %.1f ms / %.1f ms (accepted by ingest -> first 2xx)\n", s.LatencyMSP50, s.LatencyMSP99)
-	fmt.Fprintf(w, "  deliveries/second    %.0f (first attempts, while events arrive through the ingest API)\n", s.DeliveriesPerSec)
 }

@@ -26,6 +26,15 @@ func noArgs(in invocation) error {
 	return nil
 }
 
+// noArgsFilter is the start of a verb that takes no argument and selects
+// entries with the filter flags.
+func noArgsFilter(in invocation, o *dlqFlags) (dlq.Filter, error) {
+	if err := noArgs(in); err != nil {
+		return dlq.Filter{}, err
+	}
+	return o.filter.filter(time.Now())
+}
+
 // withDLQ connects, opens the DLQ client (with tenants read from the
 // endpoints topic when tenants is set) and runs fn with buffered stdout.
 func withDLQ(ctx context.Context, in invocation, tenants bool, fn func(d *dlq.Client, s *dlqSession, out *bufio.Writer) error) error {
@@ -46,10 +55,7 @@ func withDLQ(ctx context.Context, in invocation, tenants bool, fn func(d *dlq.Cl
 // dlqList streams: one line (or JSON object) per entry as it is read, so
 // memory stays flat however many there are.
 func dlqList(ctx context.Context, in invocation, o *dlqFlags) error {
-	if err := noArgs(in); err != nil {
-		return err
-	}
-	f, err := o.filter.filter(time.Now())
+	f, err := noArgsFilter(in, o)
 	if err != nil {
 		return err
 	}
@@ -117,10 +123,7 @@ func dlqShow(ctx context.Context, in invocation, o *dlqFlags) error {
 }
 
 func dlqStats(ctx context.Context, in invocation, o *dlqFlags) error {
-	if err := noArgs(in); err != nil {
-		return err
-	}
-	f, err := o.filter.filter(time.Now())
+	f, err := noArgsFilter(in, o)
 	if err != nil {
 		return err
 	}
@@ -164,10 +167,7 @@ func dlqReplays(ctx context.Context, in invocation, o *dlqFlags) error {
 
 // dlqReplay is replay and skip (whose target is dlq.TargetSkip).
 func dlqReplay(ctx context.Context, in invocation, o *dlqFlags) error {
-	if err := noArgs(in); err != nil {
-		return err
-	}
-	f, err := o.filter.filter(time.Now())
+	f, err := noArgsFilter(in, o)
 	if err != nil {
 		return err
 	}

@@ -93,12 +93,22 @@ func endpointsList(ctx context.Context, in invocation, o *endpointFlags) error {
 	return printEndpoints(o.asJSON, true, reg.List()...)
 }
 
-func endpointsGet(ctx context.Context, in invocation, _ *endpointFlags) error {
+// openForID is the start of a verb on the one endpoint its argument names:
+// the id, and the registry, opened for a verb that stores no secret.
+func openForID(ctx context.Context, in invocation) (string, *endpoints.Registry, func(), error) {
 	id, err := oneID(in)
 	if err != nil {
-		return err
+		return "", nil, nil, err
 	}
 	reg, _, closeReg, err := openRegistry(ctx, in.cfg, false)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return id, reg, closeReg, nil
+}
+
+func endpointsGet(ctx context.Context, in invocation, _ *endpointFlags) error {
+	id, reg, closeReg, err := openForID(ctx, in)
 	if err != nil {
 		return err
 	}
@@ -236,11 +246,7 @@ func endpointsReencrypt(ctx context.Context, in invocation, _ *endpointFlags) er
 }
 
 func endpointsDelete(ctx context.Context, in invocation, _ *endpointFlags) error {
-	id, err := oneID(in)
-	if err != nil {
-		return err
-	}
-	reg, _, closeReg, err := openRegistry(ctx, in.cfg, false)
+	id, reg, closeReg, err := openForID(ctx, in)
 	if err != nil {
 		return err
 	}

@@ -16,31 +16,18 @@ import (
 	"github.com/hookline/hookline/internal/topics"
 )
 
-// heldView is one held key as `hookline dlq held --json` prints it.
-type heldView struct {
-	Endpoint    string    `json:"endpoint"`
-	OrderingKey string    `json:"ordering_key"`
-	Partition   int32     `json:"partition"`
-	EventID     string    `json:"event_id"`
-	Since       time.Time `json:"since"`
-	Attempts    int       `json:"attempts"`
-	NextAttempt time.Time `json:"next_attempt"`
-	LastError   string    `json:"last_error,omitempty"`
-	State       string    `json:"state"`
-}
-
 // printHeld lists the held keys of strict endpoints, oldest first.
 func printHeld(ctx context.Context, opts []kgo.Opt, set topics.Set, eps []string, asJSON bool) error {
 	held, err := app.ReadHolds(ctx, opts, set)
 	if err != nil {
 		return fmt.Errorf("read held keys from %s: %w", set.Holds, app.KafkaAuthError(err))
 	}
-	views := make([]heldView, 0, len(held))
+	views := make([]processors.HeldKeyView, 0, len(held))
 	for _, h := range held {
 		if len(eps) > 0 && !slices.Contains(eps, h.EndpointID) {
 			continue
 		}
-		views = append(views, heldOf(h))
+		views = append(views, h.View())
 	}
 	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -62,9 +49,4 @@ func printHeld(ctx context.Context, opts []kgo.Opt, set topics.Set, eps []string
 	}
 	fmt.Fprintf(os.Stderr, "%d held keys\n", len(views))
 	return nil
-}
-
-func heldOf(h processors.HeldKey) heldView {
-	return heldView{Endpoint: h.EndpointID, OrderingKey: string(h.OrderingKey), Partition: h.Partition, EventID: h.EventID,
-		Since: h.Since, Attempts: h.Attempts, NextAttempt: h.Due, LastError: h.LastError, State: h.StateName()}
 }

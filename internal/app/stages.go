@@ -101,23 +101,9 @@ func (s *Service) newRunners(env *Env) ([]*pipeline.Runner, error) {
 				return protection.Admit(lane, now)
 			}
 		}
-		r, err := pipeline.NewRunner(pipeline.RunnerConfig{
-			Name:             st.name,
-			Topic:            st.topic,
-			Group:            cfg.TopicPrefix + "delivery." + st.name,
-			TransactionalID:  cfg.TopicPrefix + "delivery." + st.name + "." + txnSuffix,
-			ClientOpts:       env.clientOpts(),
-			Stage:            Observe(d, st.name, set.DLQ, set.Attempts, env.Metrics, s.log),
-			Outputs:          s.auditOutputs(outputs...),
-			Due:              due,
-			Lanes:            d.Lanes,
-			Admit:            admit,
-			Concurrency:      cfg.Concurrency,
-			MaxInFlight:      cfg.MaxInFlight,
-			MaxInFlightBytes: int64(cfg.MaxInFlightBytes),
-			Grace:            cfg.ShutdownGrace,
-			Logger:           s.log,
-		})
+		rc := s.stageRunnerConfig(env, st.name, st.topic, txnSuffix, d, admit)
+		rc.Outputs, rc.Due, rc.Lanes = s.auditOutputs(outputs...), due, d.Lanes
+		r, err := pipeline.NewRunner(rc)
 		if err != nil {
 			return runners, err
 		}
@@ -166,4 +152,26 @@ func (d defaultTimeout) fill(e endpoints.Endpoint) endpoints.Endpoint {
 		e.TimeoutMS = int(d.timeout / time.Millisecond)
 	}
 	return e
+}
+
+// stageRunnerConfig is what the runner of every delivery stage (the events
+// stage, the tiers, the strict stage) takes alike: its consumer group and
+// transactional id from its name, its stage observed, its admission, and
+// the window and shutdown settings.
+func (s *Service) stageRunnerConfig(env *Env, name, topic, txnSuffix string, st pipeline.Stage, admit func(string, time.Time) (func(), time.Time, bool)) pipeline.RunnerConfig {
+	cfg, set := s.cfg, env.Topics
+	return pipeline.RunnerConfig{
+		Name:             name,
+		Topic:            topic,
+		Group:            cfg.TopicPrefix + "delivery." + name,
+		TransactionalID:  cfg.TopicPrefix + "delivery." + name + "." + txnSuffix,
+		ClientOpts:       env.clientOpts(),
+		Stage:            Observe(st, name, set.DLQ, set.Attempts, env.Metrics, s.log),
+		Admit:            admit,
+		Concurrency:      cfg.Concurrency,
+		MaxInFlight:      cfg.MaxInFlight,
+		MaxInFlightBytes: int64(cfg.MaxInFlightBytes),
+		Grace:            cfg.ShutdownGrace,
+		Logger:           s.log,
+	}
 }

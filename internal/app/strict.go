@@ -16,40 +16,27 @@ import (
 // (endpoint, ordering key), and loads each assigned partition's holds
 // before it takes its records.
 func (s *Service) newStrictRunner(env *Env, events *processors.Delivery, admit func(string, time.Time) (func(), time.Time, bool), txnSuffix string) (*pipeline.Runner, error) {
-	cfg, set := s.cfg, env.Topics
+	set := env.Topics
 	opts := env.clientOpts()
 	holds := processors.NewHolds()
 	st := processors.NewStrict(events, holds, set.Holds)
 	name := processors.StageStrict
-	r, err := pipeline.NewRunner(pipeline.RunnerConfig{
-		Name:             name,
-		Topic:            set.Park,
-		Group:            cfg.TopicPrefix + "delivery." + name,
-		TransactionalID:  cfg.TopicPrefix + "delivery." + name + "." + txnSuffix,
-		ClientOpts:       opts,
-		Stage:            Observe(st, name, set.DLQ, set.Attempts, env.Metrics, s.log),
-		Outputs:          s.auditOutputs(set.DLQ),
-		Lanes:            st.Lanes,
-		Admit:            admit,
-		Concurrency:      cfg.Concurrency,
-		MaxInFlight:      cfg.MaxInFlight,
-		MaxInFlightBytes: int64(cfg.MaxInFlightBytes),
-		Grace:            cfg.ShutdownGrace,
-		Logger:           s.log,
-		OnAssigned: func(ctx context.Context, ps []int32) error {
-			recs, err := readToStable(ctx, opts, set.Holds, ps)
-			if err != nil {
+	rc := s.stageRunnerConfig(env, name, set.Park, txnSuffix, st, admit)
+	rc.ClientOpts, rc.Outputs, rc.Lanes = opts, s.auditOutputs(set.DLQ), st.Lanes
+	rc.OnAssigned = func(ctx context.Context, ps []int32) error {
+		recs, err := readToStable(ctx, opts, set.Holds, ps)
+		if err != nil {
+			return err
+		}
+		for p, rs := range recs {
+			if err := holds.Load(p, rs); err != nil {
 				return err
 			}
-			for p, rs := range recs {
-				if err := holds.Load(p, rs); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
-		OnReleased: holds.Drop,
-	})
+		}
+		return nil
+	}
+	rc.OnReleased = holds.Drop
+	r, err := pipeline.NewRunner(rc)
 	if err != nil {
 		return nil, err
 	}
