@@ -2,7 +2,9 @@ package test
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -92,7 +94,7 @@ func newServeProc(t *testing.T, extra ...string) *serveProc {
 	args := append([]string{"serve",
 		"--listen", api, "--metrics-listen", metrics,
 		"--tier-scale", strconv.FormatFloat(testScale, 'f', -1, 64),
-		"--partitions", "4", "--shutdown-grace", "5s", "--log-level", "warn",
+		"--partitions", "4", "--shutdown-grace", "5s", "--log-level", serveLogLevel(),
 		// local receivers on 127.0.0.1, refused by the SSRF guard by default
 		"--allow-private-destinations",
 	}, extra...)
@@ -364,12 +366,57 @@ func TestEmbeddedBrokerKilledRepeatedlyKeepsTheChainExactlyOnce(t *testing.T) {
 	proc.kill() // its log is read below
 	t.Logf("assignments that found a torn transaction's records already handed on: %d",
 		strings.Count(proc.log.String(), "torn transaction"))
+	// What the hand-off audit and the crash repair said, for a run that
+	// finds a duplicate: an audit that could not finish leaves its
+	// partition unguarded.
+	logAuditLines(t, proc.log.String())
 	if f.lost > 0 {
 		t.Errorf("%d events neither delivered nor in the DLQ", f.lost)
 	}
 	// Attempt records may repeat after a torn transaction (same attempt id).
 	if f.dupTier+f.dupDLQ > 0 {
 		logDuplicates(t, []string{kafka}, c)
+		keepLog(t, "kill-loop", proc.log.Bytes())
 		t.Errorf("hand-offs committed twice: tier %d, DLQ %d", f.dupTier, f.dupDLQ)
 	}
+}
+
+// logAuditLines logs serve's lines about the hand-off audit, the torn
+// transactions it found and the embedded broker's crash repair.
+func logAuditLines(t *testing.T, log string) {
+	t.Helper()
+	n := 0
+	for line := range strings.Lines(log) {
+		if !strings.Contains(line, "hand-off audit") && !strings.Contains(line, "torn transaction") && !strings.Contains(line, "crash cut") {
+			continue
+		}
+		if n++; n <= 40 || serveLogLevel() == "debug" {
+			t.Log(strings.TrimSpace(line))
+		}
+	}
+	t.Logf("serve logged %d lines about the hand-off audit and crash repair", n)
+}
+
+// serveLogLevel is the --log-level of the serve processes these tests
+// start: warn, or HOOKLINE_TEST_LOG_LEVEL as for the chaos nodes (debug
+// shows what the hand-off audit read at each assignment).
+func serveLogLevel() string {
+	return cmp.Or(os.Getenv("HOOKLINE_TEST_LOG_LEVEL"), "warn")
+}
+
+// keepLog writes a failed run's serve log where it outlives the test
+// (HOOKLINE_TEST_LOG_DIR, or the system's temporary directory) and says
+// where.
+func keepLog(t *testing.T, name string, log []byte) {
+	t.Helper()
+	f, err := os.CreateTemp(os.Getenv("HOOKLINE_TEST_LOG_DIR"), "hookline-"+name+"-*.log")
+	if err == nil {
+		_, err = f.Write(log)
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		t.Logf("keep serve log: %v", err)
+		return
+	}
+	t.Logf("serve log kept in %s", f.Name())
 }

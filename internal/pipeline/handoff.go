@@ -105,6 +105,9 @@ func (r *Runner) audit(ctx context.Context, cl *kgo.Client, starts map[int32]*pa
 			}
 		}
 		open := marks[p] < end(r.cfg.Topic, p)
+		r.log.Debug("hand-off audit: assigned", "partition", p, "mark", marks[p],
+			"source_end", end(r.cfg.Topic, p), "outputs", outs, "out_next", st.outNext,
+			"out_ends", endsOf(outs, p, end))
 		for i, t := range outs {
 			last := end(t, p)
 			from := st.outNext[i]
@@ -182,7 +185,18 @@ func (r *Runner) audit(ctx context.Context, cl *kgo.Client, starts map[int32]*pa
 			return fmt.Errorf("read outputs: more than %d records to read", auditMaxRecords)
 		}
 	}
+	r.log.Debug("hand-off audit: read", "records", n, "unfinished", stop, "idle_polls", idle)
 	return nil
+}
+
+// endsOf lists the last stable offsets of partition p of the outputs, for
+// the audit's debug log.
+func endsOf(outs []string, p int32, end func(string, int32) int64) []int64 {
+	es := make([]int64, len(outs))
+	for i, t := range outs {
+		es[i] = end(t, p)
+	}
+	return es
 }
 
 // noteHandedOff records out as handed off when it was produced from an open
