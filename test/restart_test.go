@@ -312,6 +312,14 @@ func TestEmbeddedBrokerKilledRepeatedlyKeepsTheChainExactlyOnce(t *testing.T) {
 	}
 	kills := failureSize(20, 40)
 	dataDir, kafka := t.TempDir(), freeAddr(t)
+	if d := os.Getenv("HOOKLINE_TEST_LOG_DIR"); d != "" {
+		// Kept with the logs: the broker's files show what a crash left.
+		var err error
+		if dataDir, err = os.MkdirTemp(d, "kill-loop-data-*"); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("embedded broker data in %s", dataDir)
+	}
 	prefix := chaosPrefix(t)
 	proc := newServeProc(t, "--data-dir", dataDir, "--kafka-listen", kafka, "--instance-id", "kill-loop", "--topic-prefix", prefix)
 	proc.start()

@@ -208,8 +208,14 @@ func (r *Runner) noteHandedOff(st *partitionStart, mark int64, out *kgo.Record) 
 		}
 		topic, p, o, ok := parseSource(string(h.Value))
 		if !ok || topic != r.cfg.Topic || p != out.Partition || o < mark || st.done.contains(o) {
+			if ok && topic == r.cfg.Topic && o >= mark {
+				r.log.Debug("hand-off audit: output not handed off", "output", out.Topic, "partition", out.Partition,
+					"offset", out.Offset, "source_partition", p, "source_offset", o, "mark", mark, "done", st.done.contains(o))
+			}
 			return
 		}
+		r.log.Debug("hand-off audit: handed off", "output", out.Topic, "partition", out.Partition,
+			"offset", out.Offset, "source_offset", o)
 		if st.handed == nil {
 			st.handed = make(map[int64][]*kgo.Record)
 		}
