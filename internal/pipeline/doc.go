@@ -72,7 +72,9 @@
 // output topics: next tier, DLQ) is audited for that; the app configures
 // them on the embedded broker only, since on Apache Kafka the audit would
 // find nothing. Every produced record carries its source (HeaderSource,
-// "topic/partition/offset"), and the commit metadata also records, per
+// "topic/partition/offset"; a record that keeps the headers of the one it
+// comes from carries its ancestors' sources too, and its own is the last),
+// and the commit metadata also records, per
 // output, the offset after the last successor committed from the
 // partition. A new owner with records left to process reads each output's
 // same-numbered partition from there to its last stable offset; successors

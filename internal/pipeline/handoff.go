@@ -202,24 +202,34 @@ func endsOf(outs []string, p int32, end func(string, int32) int64) []int64 {
 // noteHandedOff records out as handed off when it was produced from an open
 // record of the partition st starts (at or above mark, not done).
 func (r *Runner) noteHandedOff(st *partitionStart, mark int64, out *kgo.Record) {
-	for _, h := range out.Headers {
-		if h.Key != HeaderSource {
-			continue
-		}
-		topic, p, o, ok := parseSource(string(h.Value))
-		if !ok || topic != r.cfg.Topic || p != out.Partition || o < mark || st.done.contains(o) {
-			if ok && topic == r.cfg.Topic && o >= mark {
-				r.log.Debug("hand-off audit: output not handed off", "output", out.Topic, "partition", out.Partition,
-					"offset", out.Offset, "source_partition", p, "source_offset", o, "mark", mark, "done", st.done.contains(o))
-			}
-			return
-		}
-		r.log.Debug("hand-off audit: handed off", "output", out.Topic, "partition", out.Partition,
-			"offset", out.Offset, "source_offset", o)
-		if st.handed == nil {
-			st.handed = make(map[int64][]*kgo.Record)
-		}
-		st.handed[o] = append(st.handed[o], out)
+	src, found := lastSource(out)
+	if !found {
 		return
 	}
+	topic, p, o, ok := parseSource(src)
+	if !ok || topic != r.cfg.Topic || p != out.Partition || o < mark || st.done.contains(o) {
+		if ok && topic == r.cfg.Topic && o >= mark {
+			r.log.Debug("hand-off audit: output not handed off", "output", out.Topic, "partition", out.Partition,
+				"offset", out.Offset, "source_partition", p, "source_offset", o, "mark", mark, "done", st.done.contains(o))
+		}
+		return
+	}
+	r.log.Debug("hand-off audit: handed off", "output", out.Topic, "partition", out.Partition,
+		"offset", out.Offset, "source_offset", o)
+	if st.handed == nil {
+		st.handed = make(map[int64][]*kgo.Record)
+	}
+	st.handed[o] = append(st.handed[o], out)
+}
+
+// lastSource is the HeaderSource value the stage that produced r stamped on
+// it: the last one. A successor that keeps the headers of the record it
+// comes from (a tier record does) carries its ancestors' sources before it.
+func lastSource(r *kgo.Record) (string, bool) {
+	for i := len(r.Headers) - 1; i >= 0; i-- {
+		if r.Headers[i].Key == HeaderSource {
+			return string(r.Headers[i].Value), true
+		}
+	}
+	return "", false
 }

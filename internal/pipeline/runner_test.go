@@ -369,8 +369,13 @@ func TestRunnerDoesNotHandOnAgainWhatATornTransactionCommitted(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, o := range torn {
+			// Like a tier record's successor, it keeps the source of the
+			// record it came from ahead of its own: its own is the last.
 			rec := &kgo.Record{Topic: "out", Partition: 0, Value: []byte(strconv.FormatInt(o, 10)),
-				Headers: []kgo.RecordHeader{{Key: HeaderSource, Value: []byte("in/0/" + strconv.FormatInt(o, 10))}}}
+				Headers: []kgo.RecordHeader{
+					{Key: HeaderSource, Value: []byte("upstream/0/" + strconv.FormatInt(o, 10))},
+					{Key: HeaderSource, Value: []byte("in/0/" + strconv.FormatInt(o, 10))},
+				}}
 			if err := tx.ProduceSync(ctx, rec).FirstErr(); err != nil {
 				t.Fatal(err)
 			}
