@@ -301,6 +301,12 @@ func decodeVerifyKey(s string) (verifyKey, error) {
 // also the most secrets an endpoint signs with at once.
 const MaxSignatures = 10
 
+// sigEncoding decodes a signature as its signer wrote it: strict base64
+// refuses the other spellings of the same bytes (non-zero bits after the
+// last full byte), so only the canonical string of a genuine signature
+// verifies, as a receiver comparing strings would have it.
+var sigEncoding = base64.StdEncoding.Strict()
+
 // Verify checks a received request the way a receiver should: headers
 // present, timestamp within tolerance of now (either side, against replays),
 // and at least one signature made with one of keys. A key is a "whsec_"
@@ -340,7 +346,7 @@ func Verify(keys []string, h http.Header, body []byte, tolerance time.Duration, 
 	var macs [][]byte // computed once, on the first v1 signature
 	for _, s := range strings.Fields(sigs) {
 		if enc, ok := strings.CutPrefix(s, v1Prefix); ok {
-			got, err := base64.StdEncoding.DecodeString(enc)
+			got, err := sigEncoding.DecodeString(enc)
 			if err != nil {
 				continue
 			}
@@ -360,7 +366,7 @@ func Verify(keys []string, h http.Header, body []byte, tolerance time.Duration, 
 			continue
 		}
 		if enc, ok := strings.CutPrefix(s, v1aPrefix); ok {
-			got, err := base64.StdEncoding.DecodeString(enc)
+			got, err := sigEncoding.DecodeString(enc)
 			if err != nil || len(got) != ed25519.SignatureSize {
 				continue
 			}
