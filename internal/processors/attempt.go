@@ -3,7 +3,10 @@ package processors
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -58,18 +61,180 @@ type Attempt struct {
 
 // AttemptID builds the stable id of the attempt made for a source record.
 func AttemptID(topic string, partition int32, offset int64, endpointID string) string {
-	return fmt.Sprintf("%s/%d/%d/%s", topic, partition, offset, endpointID)
+	var buf [128]byte // one allocation, the string, for the usual lengths
+	b := append(buf[:0], topic...)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(partition), 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, offset, 10)
+	b = append(b, '/')
+	b = append(b, endpointID...)
+	return string(b)
 }
 
 // Record encodes the attempt for the attempts topic, keyed by endpoint id so
-// one endpoint's attempts stay in order.
+// one endpoint's attempts stay in order. The value is what json.Marshal
+// writes for an Attempt, byte for byte (TestAttemptEncodingMatchesJSON), in
+// one allocation: an attempt record is made for every attempt, and
+// reflection was most of its cost.
 func (a Attempt) Record(topic string) (*kgo.Record, error) {
 	a.V = AttemptVersion
-	v, err := json.Marshal(a)
+	v, err := a.appendJSON(make([]byte, 0, a.sizeHint()))
 	if err != nil {
 		return nil, fmt.Errorf("encode attempt %s: %w", a.AttemptID, err)
 	}
 	return &kgo.Record{Topic: topic, Key: []byte(a.EndpointID), Value: v}, nil
+}
+
+// sizeHint is enough room for the encoded attempt unless its strings need
+// escaping.
+func (a *Attempt) sizeHint() int {
+	// Member names, punctuation, numbers and three timestamps.
+	const fixed = 420
+	return fixed + len(a.AttemptID) + len(a.EventID) + len(a.EndpointID) + len(a.Tenant) + len(a.EventType) +
+		len(a.Tier) + len(a.Outcome) + len(a.ErrorClass) + len(a.Error) + len(a.NextTier)
+}
+
+// appendJSON appends the attempt as encoding/json encodes it: the members in
+// field order, omitempty members left out when empty, strings escaped as
+// json.Marshal escapes them, floats and times formatted as it formats them,
+// and the same refusals (NaN or infinite latency, a year outside 0-9999).
+func (a *Attempt) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, int64(a.V), 10)
+	b = appendMember(b, "attempt_id", a.AttemptID)
+	b = appendMember(b, "event_id", a.EventID)
+	b = appendMember(b, "endpoint_id", a.EndpointID)
+	if a.Tenant != "" {
+		b = appendMember(b, "tenant", a.Tenant)
+	}
+	b = appendMember(b, "event_type", a.EventType)
+	b = append(b, `,"attempt":`...)
+	b = strconv.AppendInt(b, int64(a.Attempt), 10)
+	b = appendMember(b, "tier", a.Tier)
+	b = appendMember(b, "outcome", string(a.Outcome))
+	if a.Skipped {
+		b = append(b, `,"skipped":true`...)
+	}
+	b = append(b, `,"status_code":`...)
+	b = strconv.AppendInt(b, int64(a.StatusCode), 10)
+	b = appendMember(b, "error_class", string(a.ErrorClass))
+	if a.Error != "" {
+		b = appendMember(b, "error", a.Error)
+	}
+	b = append(b, `,"latency_ms":`...)
+	var err error
+	if b, err = appendJSONFloat(b, a.LatencyMS); err != nil {
+		return nil, err
+	}
+	b = append(b, `,"request_bytes":`...)
+	b = strconv.AppendInt(b, int64(a.RequestBytes), 10)
+	b = append(b, `,"response_bytes":`...)
+	b = strconv.AppendInt(b, int64(a.ResponseBytes), 10)
+	if a.NextTier != "" {
+		b = appendMember(b, "next_tier", a.NextTier)
+	}
+	for _, t := range []struct {
+		name string
+		at   time.Time
+	}{{"started_at", a.StartedAt}, {"finished_at", a.FinishedAt}, {"first_attempt_at", a.FirstAttempt}} {
+		b = append(b, ',', '"')
+		b = append(b, t.name...)
+		b = append(b, '"', ':', '"')
+		// AppendText is MarshalJSON without the quotes: RFC 3339 with
+		// nanoseconds, and its errors.
+		if b, err = t.at.AppendText(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", t.name, err)
+		}
+		b = append(b, '"')
+	}
+	return append(b, '}'), nil
+}
+
+// appendMember appends ,"name":"value" with value escaped as json.Marshal
+// escapes strings. name needs no escaping.
+func appendMember(b []byte, name, value string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return appendJSONString(b, value)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string the way json.Marshal writes
+// it: ", \ and control characters escaped (\n, \r, \t, \b, \f by name,
+// the rest as \u00XX), <, > and & as \u003c, \u003e, \u0026, U+2028 and
+// U+2029 as \u2028 and \u2029, and each byte of invalid UTF-8 as \ufffd.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// appendJSONFloat appends f as json.Marshal writes a float64: the shortest
+// decimal that reads back as f, in exponent form below 1e-6 and from 1e21,
+// with a two-digit negative exponent written without its leading zero.
+func appendJSONFloat(b []byte, f float64) ([]byte, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, fmt.Errorf("latency_ms: unsupported value %v", f)
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b, nil
 }
 
 // DecodeAttempt parses an attempts-topic record value.
