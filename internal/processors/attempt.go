@@ -1,10 +1,12 @@
 package processors
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -71,7 +73,8 @@ func AttemptID(topic string, partition int32, offset int64, endpointID string) s
 }
 
 // Record encodes the attempt for the attempts topic, keyed by endpoint id so
-// one endpoint's attempts stay in order. The value is what json.Marshal
+// one endpoint's attempts stay in order, and keeps the attempt with the
+// record for AttemptOf. The value is what json.Marshal
 // writes for an Attempt, byte for byte (TestAttemptEncodingMatchesJSON), in
 // one allocation: an attempt record is made for every attempt, and
 // reflection was most of its cost.
@@ -81,7 +84,40 @@ func (a Attempt) Record(topic string) (*kgo.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode attempt %s: %w", a.AttemptID, err)
 	}
-	return &kgo.Record{Topic: topic, Key: []byte(a.EndpointID), Value: v}, nil
+	r := &kgo.Record{Topic: topic, Key: []byte(a.EndpointID), Value: v}
+	r.Context = context.WithValue(context.Background(), attemptKey{}, &a)
+	return r, nil
+}
+
+// attemptKey is the key, in the Context of a record Attempt.Record made, of
+// the attempt it encodes.
+type attemptKey struct{}
+
+// AttemptOf returns what DecodeAttempt reads from an attempts-topic record
+// (its times as the record writes them, in their own Location): the attempt Attempt.Record
+// kept with it (franz-go's Record.Context is there for such enrichment), so
+// that what reads the stage's output on its way out (the metrics wrapper)
+// does not decode what was just encoded. A record from elsewhere is
+// decoded, and so is one whose strings are not valid UTF-8, which decoding
+// would change. Whoever produces the record should set its Context back to
+// nil first, so that it is produced under the Produce context, as any
+// other record.
+func AttemptOf(r *kgo.Record) (Attempt, error) {
+	if r.Context != nil {
+		if a, ok := r.Context.Value(attemptKey{}).(*Attempt); ok && a.validUTF8() {
+			return *a, nil
+		}
+	}
+	return DecodeAttempt(r.Value)
+}
+
+func (a *Attempt) validUTF8() bool {
+	for _, s := range []string{a.AttemptID, a.EventID, a.EndpointID, a.Tenant, a.EventType, a.Tier, string(a.Outcome), string(a.ErrorClass), a.Error, a.NextTier} {
+		if !utf8.ValidString(s) {
+			return false
+		}
+	}
+	return true
 }
 
 // sizeHint is enough room for the encoded attempt unless its strings need

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -78,7 +79,31 @@ func TestAttemptEncodingMatchesJSON(t *testing.T) {
 		if string(r.Key) != a.EndpointID || r.Topic != attemptsTopic {
 			t.Fatalf("attempt %d: key %q topic %q, want %q and %q", i, r.Key, r.Topic, a.EndpointID, attemptsTopic)
 		}
+		// What AttemptOf hands the metrics is what decoding the value gives.
+		kept, err := AttemptOf(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		decoded, err := DecodeAttempt(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameAttempt(kept, decoded) {
+			t.Fatalf("attempt %d: AttemptOf\n%+v\nDecodeAttempt\n%+v", i, kept, decoded)
+		}
 	}
+}
+
+// sameAttempt compares attempts with their times as the record writes them
+// (RFC 3339 drops the seconds of a zone offset, as in some zones' LMT).
+func sameAttempt(a, b Attempt) bool {
+	for _, p := range [][2]*time.Time{{&a.StartedAt, &b.StartedAt}, {&a.FinishedAt, &b.FinishedAt}, {&a.FirstAttempt, &b.FirstAttempt}} {
+		if p[0].Format(time.RFC3339Nano) != p[1].Format(time.RFC3339Nano) {
+			return false
+		}
+		*p[0], *p[1] = time.Time{}, time.Time{}
+	}
+	return reflect.DeepEqual(a, b)
 }
 
 func TestAttemptID(t *testing.T) {
