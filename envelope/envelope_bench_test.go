@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -15,18 +16,28 @@ func benchEvent() Event {
 }
 
 // BenchmarkDecode measures reading and validating one events-topic value,
-// which every stage does for every record.
+// which every stage does for every record: the bench's small payload, and
+// one of 64 KiB.
 func BenchmarkDecode(b *testing.B) {
-	v, err := Encode(benchEvent())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(len(v)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Decode(v); err != nil {
-			b.Fatal(err)
-		}
+	big := benchEvent()
+	big.Payload = json.RawMessage(`{"blob":"` + strings.Repeat("x", 64<<10) + `"}`)
+	for _, tc := range []struct {
+		name string
+		e    Event
+	}{{"small", benchEvent()}, {"64KiB", big}} {
+		b.Run(tc.name, func(b *testing.B) {
+			v, err := Encode(tc.e)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(v)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Decode(v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
