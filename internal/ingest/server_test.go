@@ -498,11 +498,7 @@ func TestDedupeSurvivesRestart(t *testing.T) {
 	}
 
 	restarted := e.server(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := restarted.LoadIdempotency(ctx, e.producer); err != nil {
-		t.Fatal(err)
-	}
+	follow(t, restarted, e.producer)
 	h = restarted.Handler()
 	for _, tc := range []struct {
 		name, body, key, wantID string
@@ -531,12 +527,30 @@ func TestDedupeSurvivesRestart(t *testing.T) {
 		c.IdempotencyWindow = time.Hour
 		c.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
 	})
-	if err := later.LoadIdempotency(ctx, e.producer); err != nil {
-		t.Fatal(err)
-	}
+	follow(t, later, e.producer)
 	if res := do(t, later.Handler(), "POST", "/v1/events", `{"id":"order-1","type":"t","endpoint_id":"ep_1","payload":1}`); res.body["duplicate"] != false {
 		t.Fatalf("outside the window: %s, want a new event", res.raw)
 	}
+}
+
+// follow loads s's dedupe index and follows the events topic until the
+// test ends, as serve does.
+func follow(t *testing.T, s *Server, cl *kgo.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.LoadIdempotency(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	fctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.FollowIdempotency(fctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("FollowIdempotency: %v", err)
+		}
+	})
 }
 
 func TestLoadIdempotencyEmptyAndMissingTopic(t *testing.T) {
@@ -802,9 +816,7 @@ func TestLoadIdempotencyReadsPastTransactionMarkers(t *testing.T) {
 	}
 
 	s := e.server(t, nil)
-	if err := s.LoadIdempotency(ctx, e.producer); err != nil {
-		t.Fatal(err)
-	}
+	follow(t, s, e.producer)
 	res := do(t, s.Handler(), "POST", "/v1/events", `{"id":"txn-1","type":"t","endpoint_id":"ep_1","payload":1}`)
 	if res.body["duplicate"] != true {
 		t.Fatalf("event written in a transaction is not a duplicate after load: %s", res.raw)
