@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hookline/hookline/envelope"
 )
 
 // Dedupe keys are namespaced so an Idempotency-Key never collides with an
@@ -42,6 +44,9 @@ const indexShards = 64
 // checks its time, so it is never answered past its window.
 const indexBuckets = 8
 
+// maxBucket keeps a time within its bucket within 32 bits of milliseconds.
+const maxBucket = 24 * 24 * time.Hour
+
 // dedupe is the index of dedupe keys seen within the window, mapping each to
 // the id of the event that first used it, plus the keys being written right
 // now, so two concurrent identical requests cannot both produce.
@@ -57,15 +62,33 @@ type dedupe struct {
 	inflight map[string]chan struct{}
 }
 
-// shard holds the entries whose hash starts with its number, one map per
-// time bucket (the entry's time divided by dedupe.bucket).
+// shard holds the entries whose hash starts with its number, one bucket
+// per slice of time (the entry's time divided by dedupe.bucket).
 type shard struct {
 	mu      sync.Mutex
-	buckets map[int64]map[keyHash]seenEntry
+	buckets map[int64]*timeBucket
 }
 
-// seenEntry is the original event of a key. Both keys of one event (its id
-// and its Idempotency-Key) share the id's bytes.
+// timeBucket holds the entries of one slice of time. A generated event id
+// (envelope.NewID) is held as the 16 bytes it encodes, in gen; any other id
+// as its text, in other. A time is held as milliseconds since the bucket's
+// start, which fits 32 bits for buckets up to 49 days.
+type timeBucket struct {
+	gen   map[keyHash]genEntry
+	other map[keyHash]otherEntry
+}
+
+type genEntry struct {
+	off uint32
+	id  [16]byte
+}
+
+type otherEntry struct {
+	off uint32
+	id  string
+}
+
+// seenEntry is the original event of a key.
 type seenEntry struct {
 	id string
 	at int64 // unix milliseconds
@@ -74,12 +97,12 @@ type seenEntry struct {
 func newDedupe(window time.Duration, now func() time.Time) *dedupe {
 	d := &dedupe{
 		window:   window,
-		bucket:   max(window/indexBuckets, time.Millisecond),
+		bucket:   min(max(window/indexBuckets, time.Millisecond), maxBucket),
 		now:      now,
 		inflight: make(map[string]chan struct{}),
 	}
 	for i := range d.shards {
-		d.shards[i].buckets = make(map[int64]map[keyHash]seenEntry)
+		d.shards[i].buckets = make(map[int64]*timeBucket)
 	}
 	return d
 }
@@ -153,21 +176,35 @@ func (d *dedupe) lookup(h keyHash) (string, bool) {
 	s := d.shardOf(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.get(h)
-	if !ok || e.at <= cutoff {
+	b, off, ok := s.get(h)
+	if !ok || b*d.bucketMs()+int64(off) <= cutoff {
 		return "", false
 	}
-	return e.id, true
+	return s.buckets[b].id(h), true
 }
 
-// get finds h in any bucket. s.mu must be held.
-func (s *shard) get(h keyHash) (seenEntry, bool) {
-	for _, m := range s.buckets {
-		if e, ok := m[h]; ok {
-			return e, true
+func (d *dedupe) bucketMs() int64 { return d.bucket.Milliseconds() }
+
+// get finds h in any bucket, and returns the bucket and the entry's time
+// within it. s.mu must be held.
+func (s *shard) get(h keyHash) (b int64, off uint32, ok bool) {
+	for b, bk := range s.buckets {
+		if e, ok := bk.gen[h]; ok {
+			return b, e.off, true
+		}
+		if e, ok := bk.other[h]; ok {
+			return b, e.off, true
 		}
 	}
-	return seenEntry{}, false
+	return 0, 0, false
+}
+
+// id is the event id of h, which bk holds.
+func (bk *timeBucket) id(h keyHash) string {
+	if e, ok := bk.gen[h]; ok {
+		return envelope.IDFromCompact(e.id)
+	}
+	return bk.other[h].id
 }
 
 // release records the owned keys listed in stored (key -> event id) as seen
@@ -195,23 +232,32 @@ func (c *claim) release(stored map[string]string) {
 // a key as its original: the tail of the events topic reads back what this
 // process wrote, and what another process wrote for the same key.
 func (d *dedupe) load(h keyHash, id string, at time.Time) {
-	ms := at.UnixMilli()
+	ms, width := at.UnixMilli(), d.bucketMs()
 	s := d.shardOf(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.get(h); ok {
-		if e.at <= ms {
+	if b, off, ok := s.get(h); ok {
+		if b*width+int64(off) <= ms {
 			return
 		}
-		delete(s.buckets[e.at/d.bucket.Milliseconds()], h)
+		delete(s.buckets[b].gen, h)
+		delete(s.buckets[b].other, h)
 	}
-	b := ms / d.bucket.Milliseconds()
-	m := s.buckets[b]
-	if m == nil {
-		m = make(map[keyHash]seenEntry)
-		s.buckets[b] = m
+	b := ms / width
+	if ms < 0 {
+		b-- // the floor, so off is never negative
 	}
-	m[h] = seenEntry{id: id, at: ms}
+	off := uint32(ms - b*width)
+	bk := s.buckets[b]
+	if bk == nil {
+		bk = &timeBucket{gen: make(map[keyHash]genEntry), other: make(map[keyHash]otherEntry)}
+		s.buckets[b] = bk
+	}
+	if c, ok := envelope.CompactID(id); ok {
+		bk.gen[h] = genEntry{off: off, id: c}
+	} else {
+		bk.other[h] = otherEntry{off: off, id: id}
+	}
 }
 
 // expire drops the buckets that end before the window. It looks at most
@@ -222,7 +268,7 @@ func (d *dedupe) expire(now time.Time) {
 		return
 	}
 	cutoff := now.Add(-d.window).UnixMilli()
-	width := d.bucket.Milliseconds()
+	width := d.bucketMs()
 	for i := range d.shards {
 		s := &d.shards[i]
 		s.mu.Lock()
@@ -241,8 +287,8 @@ func (d *dedupe) size() int {
 	for i := range d.shards {
 		s := &d.shards[i]
 		s.mu.Lock()
-		for _, m := range s.buckets {
-			n += len(m)
+		for _, bk := range s.buckets {
+			n += len(bk.gen) + len(bk.other)
 		}
 		s.mu.Unlock()
 	}
@@ -255,10 +301,16 @@ func (d *dedupe) each(f func(h keyHash, e seenEntry)) {
 	for i := range d.shards {
 		s := &d.shards[i]
 		s.mu.Lock()
-		for _, m := range s.buckets {
-			for h, e := range m {
-				if e.at > cutoff {
-					f(h, e)
+		for b, bk := range s.buckets {
+			start := b * d.bucketMs()
+			for h, e := range bk.gen {
+				if at := start + int64(e.off); at > cutoff {
+					f(h, seenEntry{id: envelope.IDFromCompact(e.id), at: at})
+				}
+			}
+			for h, e := range bk.other {
+				if at := start + int64(e.off); at > cutoff {
+					f(h, seenEntry{id: e.id, at: at})
 				}
 			}
 		}
