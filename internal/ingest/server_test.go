@@ -534,23 +534,29 @@ func TestDedupeSurvivesRestart(t *testing.T) {
 }
 
 // follow loads s's dedupe index and follows the events topic until the
-// test ends, as serve does.
-func follow(t *testing.T, s *Server, cl *kgo.Client) {
+// test ends, as serve does, or until the returned stop is called, which
+// returns once FollowIdempotency has (writing its last snapshot).
+func follow(t *testing.T, s *Server, cl *kgo.Client) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.LoadIdempotency(ctx, cl); err != nil {
 		t.Fatal(err)
 	}
-	fctx, stop := context.WithCancel(context.Background())
+	fctx, end := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.FollowIdempotency(fctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("FollowIdempotency: %v", err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			end()
+			if err := <-done; err != nil {
+				t.Errorf("FollowIdempotency: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func TestLoadIdempotencyEmptyAndMissingTopic(t *testing.T) {
