@@ -1,11 +1,15 @@
 package ingest
 
 import (
+	"context"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookline/hookline/envelope"
 )
@@ -68,4 +72,64 @@ func benchIndexMemory(b *testing.B, newID func(i int, at time.Time) string) {
 		b.ReportMetric(float64(after-before)/(1<<20), "MiB")
 		runtime.KeepAlive(d)
 	}
+}
+
+// BenchmarkLoadIdempotency measures a start with benchKeys keys in the
+// window (one event each, with a generated id) on an in-process kfake
+// broker: from the topic alone, and from a snapshot that covers them all.
+func BenchmarkLoadIdempotency(b *testing.B) {
+	n := benchKeys(b)
+	e := newEnv(b)
+	ctx := context.Background()
+	const batch = 10_000
+	recs := make([]*kgo.Record, 0, batch)
+	for i := range n {
+		r, err := envelope.Record(eventsTopic, envelope.Event{ID: envelope.NewID(time.Now()), Type: "t", EndpointID: "ep_1", Payload: []byte("1")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Stamped with its (empty) tenant, as the API writes it.
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderTenant})
+		recs = append(recs, r)
+		if len(recs) == batch || i == n-1 {
+			if err := e.producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+				b.Fatal(err)
+			}
+			recs = recs[:0]
+		}
+	}
+	path := filepath.Join(b.TempDir(), "events.snapshot")
+	load := func(b *testing.B, snapshot string) *Server {
+		s := e.server(b, func(c *Config) { c.SnapshotPath = snapshot })
+		if err := s.LoadIdempotency(ctx, e.producer); err != nil {
+			b.Fatal(err)
+		}
+		s.follow.consumer.Close()
+		if s.dedupe.size() != n {
+			b.Fatalf("index holds %d keys, want %d", s.dedupe.size(), n)
+		}
+		return s
+	}
+	b.Run("topic", func(b *testing.B) {
+		var s *Server
+		for b.Loop() {
+			s = load(b, "")
+		}
+		began := time.Now()
+		if _, err := writeSnapshot(path, eventsTopic, s.cfg.IdempotencyWindow, time.Now(), s.follow.positions(), s.dedupe); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(time.Since(began).Milliseconds()), "snapshot-write-ms")
+	})
+	b.Run("snapshot", func(b *testing.B) {
+		if _, err := os.Stat(path); err != nil {
+			b.Skip("no snapshot: run the topic sub-benchmark first")
+		}
+		for b.Loop() {
+			load(b, path)
+		}
+		if fi, err := os.Stat(path); err == nil {
+			b.ReportMetric(float64(fi.Size())/float64(n), "file-bytes/key")
+		}
+	})
 }

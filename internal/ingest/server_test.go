@@ -40,7 +40,7 @@ type env struct {
 	registry *endpoints.Registry
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	// The port is only a name on the in-memory network. Nothing listens on
 	// port 1 of the host: a client left without the virtual dialer fails
@@ -96,7 +96,7 @@ func (e *env) clientOpts(more ...kgo.Opt) []kgo.Opt {
 }
 
 // newClient is a client of the env's cluster, closed at the end of the test.
-func (e *env) newClient(t *testing.T) *kgo.Client {
+func (e *env) newClient(t testing.TB) *kgo.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(e.clientOpts()...)
 	if err != nil {
@@ -106,7 +106,7 @@ func (e *env) newClient(t *testing.T) *kgo.Client {
 	return cl
 }
 
-func (e *env) server(t *testing.T, change func(*Config)) *Server {
+func (e *env) server(t testing.TB, change func(*Config)) *Server {
 	t.Helper()
 	cfg := Config{EventsTopic: eventsTopic, Registry: e.registry, Producer: e.producer}
 	if change != nil {
