@@ -295,25 +295,36 @@ func (d *dedupe) size() int {
 	return n
 }
 
-// each calls f for every unexpired entry, one shard locked at a time.
+// each calls f for every unexpired entry. A shard's entries are copied
+// under its lock and f runs after, so a slow f (a snapshot's disk write)
+// does not hold up requests.
 func (d *dedupe) each(f func(h keyHash, e seenEntry)) {
 	cutoff := d.now().Add(-d.window).UnixMilli()
+	type entry struct {
+		h keyHash
+		e seenEntry
+	}
+	var buf []entry
 	for i := range d.shards {
 		s := &d.shards[i]
+		buf = buf[:0]
 		s.mu.Lock()
 		for b, bk := range s.buckets {
 			start := b * d.bucketMs()
 			for h, e := range bk.gen {
 				if at := start + int64(e.off); at > cutoff {
-					f(h, seenEntry{id: envelope.IDFromCompact(e.id), at: at})
+					buf = append(buf, entry{h, seenEntry{id: envelope.IDFromCompact(e.id), at: at}})
 				}
 			}
 			for h, e := range bk.other {
 				if at := start + int64(e.off); at > cutoff {
-					f(h, seenEntry{id: e.id, at: at})
+					buf = append(buf, entry{h, seenEntry{id: e.id, at: at}})
 				}
 			}
 		}
 		s.mu.Unlock()
+		for _, x := range buf {
+			f(x.h, x.e)
+		}
 	}
 }

@@ -119,7 +119,13 @@ func (s *Server) FollowIdempotency(ctx context.Context) error {
 	}
 	for ctx.Err() == nil {
 		if err := f.poll(ctx); err != nil && ctx.Err() == nil {
+			// kgo retries by itself; the pause only keeps a lasting error
+			// from filling the log.
 			s.cfg.Logger.Warn("read events topic for the idempotency index", "topic", s.cfg.EventsTopic, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
 		}
 	}
 	return nil
