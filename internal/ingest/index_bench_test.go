@@ -2,10 +2,13 @@ package ingest
 
 import (
 	"context"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,4 +135,49 @@ func BenchmarkLoadIdempotency(b *testing.B) {
 			b.ReportMetric(float64(fi.Size())/float64(n), "file-bytes/key")
 		}
 	})
+}
+
+// BenchmarkPostEventWithKey posts single events, each with a new
+// Idempotency-Key, from concurrent clients on an in-process kfake broker:
+// with the index private to the server (no follower), and following the
+// events topic, where every such request waits for the follower to reach
+// the topic's end offsets. The difference is what sharing the index costs.
+func BenchmarkPostEventWithKey(b *testing.B) {
+	for _, followed := range []bool{false, true} {
+		name := "private"
+		if followed {
+			name = "followed"
+		}
+		b.Run(name, func(b *testing.B) {
+			e := newEnv(b)
+			s := e.server(b, nil)
+			if followed {
+				ctx, cancel := context.WithCancel(context.Background())
+				if err := s.LoadIdempotency(ctx, e.producer); err != nil {
+					b.Fatal(err)
+				}
+				done := make(chan error, 1)
+				go func() { done <- s.FollowIdempotency(ctx) }()
+				b.Cleanup(func() { cancel(); <-done })
+			}
+			h := s.Handler()
+			var next atomic.Int64
+			b.SetParallelism(32)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					key := "key-" + strconv.FormatInt(next.Add(1), 10)
+					req := httptest.NewRequest("POST", "/v1/events", strings.NewReader(`{"type":"t","endpoint_id":"ep_1","payload":1}`))
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("Idempotency-Key", key)
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, req)
+					if rec.Code != 202 {
+						b.Errorf("post: %d %s", rec.Code, rec.Body)
+						return
+					}
+				}
+			})
+		})
+	}
 }
