@@ -48,8 +48,9 @@ const indexBuckets = 8
 const maxBucket = 24 * 24 * time.Hour
 
 // dedupe is the index of dedupe keys seen within the window, mapping each to
-// the id of the event that first used it, plus the keys being written right
-// now, so two concurrent identical requests cannot both produce.
+// the id of the event that first used it, plus the keys this process is
+// writing right now, so two concurrent identical requests cannot both
+// produce.
 type dedupe struct {
 	window time.Duration
 	bucket time.Duration // window / indexBuckets
@@ -57,16 +58,14 @@ type dedupe struct {
 	shards [indexShards]shard
 	// nextExpire is when expire next looks at the buckets (unix ms).
 	nextExpire atomic.Int64
-
-	mu       sync.Mutex
-	inflight map[string]chan struct{}
 }
 
 // shard holds the entries whose hash starts with its number, one bucket
 // per slice of time (the entry's time divided by dedupe.bucket).
 type shard struct {
-	mu      sync.Mutex
-	buckets map[int64]*timeBucket
+	mu       sync.Mutex
+	buckets  map[int64]*timeBucket
+	inflight map[keyHash]chan struct{}
 }
 
 // timeBucket holds the entries of one slice of time. A generated event id
@@ -96,13 +95,13 @@ type seenEntry struct {
 
 func newDedupe(window time.Duration, now func() time.Time) *dedupe {
 	d := &dedupe{
-		window:   window,
-		bucket:   min(max(window/indexBuckets, time.Millisecond), maxBucket),
-		now:      now,
-		inflight: make(map[string]chan struct{}),
+		window: window,
+		bucket: min(max(window/indexBuckets, time.Millisecond), maxBucket),
+		now:    now,
 	}
 	for i := range d.shards {
 		d.shards[i].buckets = make(map[int64]*timeBucket)
+		d.shards[i].inflight = make(map[keyHash]chan struct{})
 	}
 	return d
 }
@@ -137,21 +136,22 @@ func (d *dedupe) acquire(ctx context.Context, keys []string) (*claim, error) {
 
 func (d *dedupe) acquireOne(ctx context.Context, c *claim, key string) error {
 	h := hashKey(key)
+	s := d.shardOf(h)
 	for {
-		d.mu.Lock()
-		if id, ok := d.lookup(h); ok {
-			d.mu.Unlock()
+		s.mu.Lock()
+		if id, ok := d.lookupLocked(s, h); ok {
+			s.mu.Unlock()
 			c.dups[key] = id
 			return nil
 		}
-		wait, busy := d.inflight[key]
+		wait, busy := s.inflight[h]
 		if !busy {
-			d.inflight[key] = make(chan struct{})
-			d.mu.Unlock()
+			s.inflight[h] = make(chan struct{})
+			s.mu.Unlock()
 			c.owned = append(c.owned, key)
 			return nil
 		}
-		d.mu.Unlock()
+		s.mu.Unlock()
 		select {
 		case <-wait:
 		case <-ctx.Done():
@@ -170,12 +170,27 @@ func (d *dedupe) known(keys []string) bool {
 	return true
 }
 
-// lookup returns the original event id of an unexpired key.
-func (d *dedupe) lookup(h keyHash) (string, bool) {
-	cutoff := d.now().Add(-d.window).UnixMilli()
+// busy reports whether a request of this process is writing key.
+func (d *dedupe) busy(key string) bool {
+	h := hashKey(key)
 	s := d.shardOf(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	_, ok := s.inflight[h]
+	return ok
+}
+
+// lookup returns the original event id of an unexpired key.
+func (d *dedupe) lookup(h keyHash) (string, bool) {
+	s := d.shardOf(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return d.lookupLocked(s, h)
+}
+
+// lookupLocked is lookup with s, the shard of h, locked.
+func (d *dedupe) lookupLocked(s *shard, h keyHash) (string, bool) {
+	cutoff := d.now().Add(-d.window).UnixMilli()
 	b, off, ok := s.get(h)
 	if !ok || b*d.bucketMs()+int64(off) <= cutoff {
 		return "", false
@@ -214,16 +229,16 @@ func (c *claim) release(stored map[string]string) {
 	d := c.d
 	now := d.now()
 	for _, k := range c.owned {
+		h := hashKey(k)
+		s := d.shardOf(h)
+		s.mu.Lock()
 		if id, ok := stored[k]; ok {
-			d.load(hashKey(k), id, now)
+			d.loadLocked(s, h, id, now)
 		}
+		close(s.inflight[h])
+		delete(s.inflight, h)
+		s.mu.Unlock()
 	}
-	d.mu.Lock()
-	for _, k := range c.owned {
-		close(d.inflight[k])
-		delete(d.inflight, k)
-	}
-	d.mu.Unlock()
 	c.owned = nil
 	d.expire(now)
 }
@@ -232,10 +247,15 @@ func (c *claim) release(stored map[string]string) {
 // a key as its original: the tail of the events topic reads back what this
 // process wrote, and what another process wrote for the same key.
 func (d *dedupe) load(h keyHash, id string, at time.Time) {
-	ms, width := at.UnixMilli(), d.bucketMs()
 	s := d.shardOf(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	d.loadLocked(s, h, id, at)
+}
+
+// loadLocked is load with s, the shard of h, locked.
+func (d *dedupe) loadLocked(s *shard, h keyHash, id string, at time.Time) {
+	ms, width := at.UnixMilli(), d.bucketMs()
 	if b, off, ok := s.get(h); ok {
 		if b*width+int64(off) <= ms {
 			return

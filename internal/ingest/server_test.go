@@ -436,10 +436,7 @@ func TestConcurrentIdenticalRequestsProduceOnce(t *testing.T) {
 		// Hold the write until every request is blocked: one owns the key, at
 		// the gate, and the others meet it in flight.
 		synctest.Wait()
-		s.dedupe.mu.Lock()
-		_, busy := s.dedupe.inflight[idempotencyDedupeKey("", "same")]
-		s.dedupe.mu.Unlock()
-		if !busy {
+		if !s.dedupe.busy(idempotencyDedupeKey("", "same")) {
 			t.Fatal("no request took the key")
 		}
 		close(p.gate)
