@@ -25,8 +25,9 @@ func dedupeKey(kind, tenant, name string) string {
 
 // keyHash is what the index stores of a namespaced dedupe key: the first
 // 16 bytes of its SHA-256. A key of up to 255 bytes plus its namespace
-// costs 16 bytes, and a collision needs about 2^64 chosen keys, so a
-// tenant cannot craft a key that matches another's (docs/design/idempotency.md).
+// costs 16 bytes. Matching a given key of another tenant is a second
+// preimage, about 2^128 work; any collision at all among n keys has odds
+// of about n²/2^129 (docs/design/idempotency.md).
 type keyHash [16]byte
 
 func hashKey(key string) keyHash {
