@@ -158,7 +158,12 @@ func BenchmarkPostEventWithKey(b *testing.B) {
 				}
 				done := make(chan error, 1)
 				go func() { done <- s.FollowIdempotency(ctx) }()
-				b.Cleanup(func() { cancel(); <-done })
+				b.Cleanup(func() {
+					cancel()
+					if err := <-done; err != nil {
+						b.Errorf("FollowIdempotency: %v", err)
+					}
+				})
 			}
 			h := s.Handler()
 			var next atomic.Int64
