@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// Every scenario runs at a tiny size and prints one JSON object with its
+// figures. Speed is not asserted: it lives in the bench, not in tests.
+func TestBenchScenariosPrintTheirFigures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the pipeline once per scenario")
+	}
+	tests := []struct {
+		scenario string
+		args     []string
+		// positive are fields that must be numbers above zero, present
+		// are fields that must be there.
+		positive []string
+		present  []string
+	}{
+		{"e2e", []string{"--events", "300"},
+			[]string{"events", "keys", "partitions", "concurrency", "pipeline_deliveries_per_second", "raw_http_posts_per_second", "ratio", "gomaxprocs", "peak_rss_bytes"}, nil},
+		{"keys", []string{"--events", "400", "--keys", "400"},
+			[]string{"pipeline_deliveries_per_second", "raw_http_posts_per_second", "ratio", "peak_rss_bytes"}, nil},
+		{"tiers", []string{"--events", "60", "--rate", "600", "--tier-scale", "0.002"},
+			[]string{"events", "tier_attempts_measured", "peak_records_waiting_in_tiers", "lateness_ms_max", "peak_rss_bytes"},
+			[]string{"lateness_ms_p50", "lateness_ms_p99", "early_attempts", "lateness_ms_quantiles", "lateness_ms_by_tier"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.scenario, func(t *testing.T) {
+			var out bytes.Buffer
+			args := append([]string{"--scenario", tt.scenario, "--json", "--partitions", "2"}, tt.args...)
+			if err := benchMain(t.Context(), args, &out); err != nil {
+				t.Fatalf("bench %s: %v\n%s", strings.Join(args, " "), err, out.String())
+			}
+			var got map[string]any
+			if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+				t.Fatalf("output is not one JSON object: %v\n%s", err, out.String())
+			}
+			if got["scenario"] != tt.scenario {
+				t.Errorf("scenario = %v, want %s", got["scenario"], tt.scenario)
+			}
+			for _, k := range tt.positive {
+				if v, ok := got[k].(float64); !ok || v <= 0 {
+					t.Errorf("%s = %v, want a number above 0", k, got[k])
+				}
+			}
+			for _, k := range tt.present {
+				if _, ok := got[k]; !ok {
+					t.Errorf("%s is missing", k)
+				}
+			}
+			if tt.scenario == "tiers" {
+				qs, _ := got["lateness_ms_quantiles"].([]any)
+				if len(qs) != 102 {
+					t.Errorf("lateness_ms_quantiles has %d points, want 102", len(qs))
+				}
+			}
+		})
+	}
+}
+
+// A misspelt scenario names the valid ones.
+func TestBenchRefusesClearly(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--scenario", "nope"}, "e2e, keys, tiers"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			err := benchMain(t.Context(), tt.args, &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("bench %v: error %v, want one mentioning %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
