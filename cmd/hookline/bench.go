@@ -17,14 +17,15 @@ import (
 // benchOptions are the bench's own flags; the pipeline's settings are in
 // config.Config.
 type benchOptions struct {
-	scenario     string
-	events, keys int
-	asJSON       bool
-	cpuProfile   string
-	rate         int
-	retryAfter   string
-	share        float64
-	set          map[string]bool // flags given on the command line
+	scenario           string
+	events, keys       int
+	asJSON             bool
+	cpuProfile         string
+	rate               int
+	retryAfter         string
+	share              float64
+	clients, batchSize int
+	set                map[string]bool // flags given on the command line
 	// out gets the report, progress the lines on the way.
 	out, progress io.Writer
 }
@@ -75,6 +76,9 @@ var benchScenarios = []benchScenario{
 			}
 		},
 		run: benchTiersScenario},
+	{name: "ingest", events: 20000, flags: []string{"events", "keys", "clients", "batch-size"},
+		about: "events of about 500 B through the HTTP ingest API (authenticated, no token rate limit), single (POST /v1/events) and batch (/v1/events/batch) from --clients keep-alive clients, each timed until delivered, beside direct Kafka produce and the raw loopback POST rate (at --clients) of the same run: accepted/s, end-to-end/s, ratios",
+		run:   benchIngest},
 }
 
 func benchScenarioByName(name string) (benchScenario, bool) {
@@ -124,12 +128,14 @@ func benchMain(ctx context.Context, args []string, out io.Writer) error {
 	o := benchOptions{out: out, progress: os.Stderr}
 	scenario := fs.String("scenario", "e2e", "`name` of the scenario: "+strings.Join(benchNames(), ", ")+" or all")
 	fs.IntVar(&o.events, "events", 0, "events to deliver (default: the scenario's, listed above)")
-	fs.IntVar(&o.keys, "keys", 512, "e2e, keys: distinct ordering keys (keys: default 100000)")
+	fs.IntVar(&o.keys, "keys", 512, "e2e, keys, ingest: distinct ordering keys (keys: default 100000)")
 	fs.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "e2e, keys: write a CPU profile of the pipeline phase to `file`")
 	fs.IntVar(&o.rate, "rate", 350, "tiers: events produced per second")
 	fs.StringVar(&o.retryAfter, "retry-after", "3600", "tiers: the Retry-After of the limited endpoint")
 	fs.Float64Var(&o.share, "retry-after-share", 0.1, "tiers: share of the events sent to the limited endpoint")
+	fs.IntVar(&o.clients, "clients", 64, "ingest: concurrent keep-alive API clients (and the raw baseline's concurrency)")
+	fs.IntVar(&o.batchSize, "batch-size", 100, "ingest: events per /v1/events/batch request")
 	cfg, err := config.Load(fs, args, nil)
 	if err != nil {
 		return err
