@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hookline/hookline/internal/config"
 )
@@ -25,6 +26,9 @@ type benchOptions struct {
 	retryAfter         string
 	share              float64
 	clients, batchSize int
+	endpoints          int
+	slowShare          float64
+	slowTimeout        time.Duration
 	set                map[string]bool // flags given on the command line
 	// out gets the report, progress the lines on the way.
 	out, progress io.Writer
@@ -79,6 +83,9 @@ var benchScenarios = []benchScenario{
 	{name: "ingest", events: 20000, flags: []string{"events", "keys", "clients", "batch-size"},
 		about: "events of about 500 B through the HTTP ingest API (authenticated, no token rate limit), single (POST /v1/events) and batch (/v1/events/batch) from --clients keep-alive clients, each timed until delivered, beside direct Kafka produce and the raw loopback POST rate (at --clients) of the same run: accepted/s, end-to-end/s, ratios",
 		run:   benchIngest},
+	{name: "slow", events: 20000, flags: []string{"events", "keys", "endpoints", "slow-share", "slow-timeout"},
+		about: "events spread over --endpoints, --slow-share of which hang until their timeout (--slow-timeout): the healthy endpoints' deliveries/s against the same number of healthy events without the slow ones, earlier in the same run (ratio); circuit breaking as configured",
+		run:   benchSlow},
 }
 
 func benchScenarioByName(name string) (benchScenario, bool) {
@@ -128,7 +135,7 @@ func benchMain(ctx context.Context, args []string, out io.Writer) error {
 	o := benchOptions{out: out, progress: os.Stderr}
 	scenario := fs.String("scenario", "e2e", "`name` of the scenario: "+strings.Join(benchNames(), ", ")+" or all")
 	fs.IntVar(&o.events, "events", 0, "events to deliver (default: the scenario's, listed above)")
-	fs.IntVar(&o.keys, "keys", 512, "e2e, keys, ingest: distinct ordering keys (keys: default 100000)")
+	fs.IntVar(&o.keys, "keys", 512, "e2e, keys, ingest, slow: distinct ordering keys (keys: default 100000)")
 	fs.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "e2e, keys: write a CPU profile of the pipeline phase to `file`")
 	fs.IntVar(&o.rate, "rate", 350, "tiers: events produced per second")
@@ -136,6 +143,9 @@ func benchMain(ctx context.Context, args []string, out io.Writer) error {
 	fs.Float64Var(&o.share, "retry-after-share", 0.1, "tiers: share of the events sent to the limited endpoint")
 	fs.IntVar(&o.clients, "clients", 64, "ingest: concurrent keep-alive API clients (and the raw baseline's concurrency)")
 	fs.IntVar(&o.batchSize, "batch-size", 100, "ingest: events per /v1/events/batch request")
+	fs.IntVar(&o.endpoints, "endpoints", 50, "slow: endpoints the events are spread over")
+	fs.Float64Var(&o.slowShare, "slow-share", 0.1, "slow: share of the endpoints that hang until their timeout")
+	fs.DurationVar(&o.slowTimeout, "slow-timeout", 2*time.Second, "slow: request timeout of the hanging endpoints")
 	cfg, err := config.Load(fs, args, nil)
 	if err != nil {
 		return err

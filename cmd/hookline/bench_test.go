@@ -32,6 +32,9 @@ func TestBenchScenariosPrintTheirFigures(t *testing.T) {
 		{"tiers", []string{"--events", "60", "--rate", "600", "--tier-scale", "0.002"},
 			[]string{"events", "tier_attempts_measured", "peak_records_waiting_in_tiers", "lateness_ms_max", "peak_rss_bytes"},
 			[]string{"lateness_ms_p50", "lateness_ms_p99", "early_attempts", "lateness_ms_quantiles", "lateness_ms_by_tier"}},
+		{"slow", []string{"--events", "300", "--endpoints", "10", "--slow-timeout", "200ms"},
+			[]string{"slow_endpoints", "healthy_events", "slow_events", "healthy_deliveries_per_second_without_slow", "healthy_deliveries_per_second_with_slow", "ratio", "peak_rss_bytes"},
+			[]string{"slow_requests"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.scenario, func(t *testing.T) {
