@@ -29,9 +29,15 @@ type benchOptions struct {
 	endpoints          int
 	slowShare          float64
 	slowTimeout        time.Duration
+	children           int
 	set                map[string]bool // flags given on the command line
 	// out gets the report, progress the lines on the way.
 	out, progress io.Writer
+	// childArgs are the settings given on the command line that the scale
+	// scenario passes on to its serve processes.
+	childArgs []string
+	// executable is the hookline binary that scale runs as `serve`.
+	executable func() (string, error)
 }
 
 // benchReport is what a scenario measured: JSON with --json, else a table.
@@ -86,6 +92,9 @@ var benchScenarios = []benchScenario{
 	{name: "slow", events: 20000, flags: []string{"events", "keys", "endpoints", "slow-share", "slow-timeout"},
 		about: "events spread over --endpoints, --slow-share of which hang until their timeout (--slow-timeout): the healthy endpoints' deliveries/s against the same number of healthy events without the slow ones, earlier in the same run (ratio); circuit breaking as configured",
 		run:   benchSlow},
+	{name: "scale", events: 50000, flags: []string{"events", "keys", "children"},
+		about: "one `hookline serve` child process, then --children of them in the same consumer groups, on the Kafka of --brokers (required): deliveries/s of each process and together, beside the receiver's raw capacity measured in the same run (to show the receiver was not the bound)",
+		run:   benchScale},
 }
 
 func benchScenarioByName(name string) (benchScenario, bool) {
@@ -111,7 +120,7 @@ Scenarios (--scenario NAME; its bench flags; --events default):
 		fmt.Fprintf(&b, "  %-7s %s\n", s.name, wrapText(s.about, 70, "          "))
 		fmt.Fprintf(&b, "          flags: --%s; --events %d by default\n", strings.Join(s.flags, ", --"), s.events)
 	}
-	b.WriteString("  all     every scenario in turn; with --json one object per line")
+	b.WriteString("  all     every scenario in turn (scale only with --brokers); with --json one object per line")
 	return b.String()
 }
 
@@ -132,10 +141,10 @@ func benchMain(ctx context.Context, args []string, out io.Writer) error {
 	// by default.
 	d.AllowPrivateDestinations = true
 	d.RegisterFlags(fs)
-	o := benchOptions{out: out, progress: os.Stderr}
+	o := benchOptions{out: out, progress: os.Stderr, executable: os.Executable}
 	scenario := fs.String("scenario", "e2e", "`name` of the scenario: "+strings.Join(benchNames(), ", ")+" or all")
 	fs.IntVar(&o.events, "events", 0, "events to deliver (default: the scenario's, listed above)")
-	fs.IntVar(&o.keys, "keys", 512, "e2e, keys, ingest, slow: distinct ordering keys (keys: default 100000)")
+	fs.IntVar(&o.keys, "keys", 512, "e2e, keys, ingest, slow, scale: distinct ordering keys (keys: default 100000)")
 	fs.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "e2e, keys: write a CPU profile of the pipeline phase to `file`")
 	fs.IntVar(&o.rate, "rate", 350, "tiers: events produced per second")
@@ -146,14 +155,24 @@ func benchMain(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.endpoints, "endpoints", 50, "slow: endpoints the events are spread over")
 	fs.Float64Var(&o.slowShare, "slow-share", 0.1, "slow: share of the endpoints that hang until their timeout")
 	fs.DurationVar(&o.slowTimeout, "slow-timeout", 2*time.Second, "slow: request timeout of the hanging endpoints")
+	fs.IntVar(&o.children, "children", 2, "scale: serve processes of the second phase")
 	cfg, err := config.Load(fs, args, nil)
 	if err != nil {
 		return err
 	}
 	o.set = map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	fs.Visit(func(f *flag.Flag) {
+		o.set[f.Name] = true
+		if !benchOwnFlags[f.Name] && !serveChildFlags[f.Name] {
+			o.childArgs = append(o.childArgs, "--"+f.Name+"="+f.Value.String())
+		}
+	})
 	if *scenario == "all" {
 		for _, s := range benchScenarios {
+			if s.name == "scale" && cfg.Embedded() {
+				fmt.Fprintln(o.progress, "bench: all: skipping scale, which needs --brokers")
+				continue
+			}
 			if err := runBenchScenario(ctx, s, cfg, o); err != nil {
 				return fmt.Errorf("scenario %s: %w", s.name, err)
 			}
@@ -166,6 +185,17 @@ func benchMain(ctx context.Context, args []string, out io.Writer) error {
 	}
 	return runBenchScenario(ctx, s, cfg, o)
 }
+
+// benchOwnFlags are the bench's flags, which a serve process does not have.
+var benchOwnFlags = map[string]bool{"scenario": true, "events": true, "keys": true, "json": true, "cpuprofile": true,
+	"rate": true, "retry-after": true, "retry-after-share": true, "clients": true, "batch-size": true,
+	"endpoints": true, "slow-share": true, "slow-timeout": true, "children": true}
+
+// serveChildFlags are the settings the scale scenario gives its serve
+// processes itself; every other setting given to the bench goes to them
+// as given.
+var serveChildFlags = map[string]bool{"brokers": true, "topic-prefix": true, "partitions": true, "concurrency": true,
+	"listen": true, "metrics-listen": true, "data-dir": true, "kafka-listen": true, "allow-private-destinations": true, "log-level": true}
 
 func benchNames() []string {
 	out := make([]string, len(benchScenarios))

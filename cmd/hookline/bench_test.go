@@ -70,12 +70,14 @@ func TestBenchScenariosPrintTheirFigures(t *testing.T) {
 	}
 }
 
-// A misspelt scenario names the valid ones.
+// A scenario that needs a real Kafka says so instead of running on the
+// embedded broker, and a misspelt scenario names the valid ones.
 func TestBenchRefusesClearly(t *testing.T) {
 	tests := []struct {
 		args []string
 		want string
 	}{
+		{[]string{"--scenario", "scale"}, "--brokers"},
 		{[]string{"--scenario", "nope"}, "e2e, keys, tiers"},
 	}
 	for _, tt := range tests {
