@@ -52,6 +52,11 @@ type IngestResult struct {
 	SingleRatio      float64 `json:"single_ratio"`
 	BatchRatio       float64 `json:"batch_ratio"`
 	ProduceRatio     float64 `json:"direct_produce_ratio"`
+	// CPU seconds of the whole bench process (API, pipeline, embedded
+	// broker, receiver and clients) during each pass.
+	SingleCPUSeconds  float64 `json:"single_cpu_seconds"`
+	BatchCPUSeconds   float64 `json:"batch_cpu_seconds"`
+	ProduceCPUSeconds float64 `json:"direct_produce_cpu_seconds"`
 	// BatchVsProduce is batch end to end over direct produce end to end.
 	BatchVsProduce float64 `json:"batch_vs_direct_produce"`
 	PeakRSSBytes   int64   `json:"peak_rss_bytes"`
@@ -61,10 +66,10 @@ type IngestResult struct {
 
 func (r IngestResult) table(w io.Writer) {
 	fmt.Fprintf(w, "%d events of %d B, %d keys, %d partitions, %d keep-alive clients\n", r.Events, r.EventBytes, r.Keys, r.Partitions, r.Clients)
-	fmt.Fprintf(w, "%-34s %10s %12s %7s\n", "", "accepted/s", "end to end/s", "ratio")
-	fmt.Fprintf(w, "%-34s %10.0f %12.0f %7.2f   (request p50 %.1f ms, p99 %.1f ms)\n", "POST /v1/events", r.SingleAcceptedPerSecond, r.SinglePerSecond, r.SingleRatio, r.SingleP50MS, r.SingleP99MS)
-	fmt.Fprintf(w, "%-34s %10.0f %12.0f %7.2f   (%.2f x direct produce)\n", fmt.Sprintf("POST /v1/events/batch (%d each)", r.BatchSize), r.BatchAcceptedPerSecond, r.BatchPerSecond, r.BatchRatio, r.BatchVsProduce)
-	fmt.Fprintf(w, "%-34s %10s %12.0f %7.2f\n", "direct Kafka produce", "", r.ProducePerSecond, r.ProduceRatio)
+	fmt.Fprintf(w, "%-34s %10s %12s %7s %6s\n", "", "accepted/s", "end to end/s", "ratio", "CPU s")
+	fmt.Fprintf(w, "%-34s %10.0f %12.0f %7.2f %6.1f   (request p50 %.1f ms, p99 %.1f ms)\n", "POST /v1/events", r.SingleAcceptedPerSecond, r.SinglePerSecond, r.SingleRatio, r.SingleCPUSeconds, r.SingleP50MS, r.SingleP99MS)
+	fmt.Fprintf(w, "%-34s %10.0f %12.0f %7.2f %6.1f   (%.2f x direct produce)\n", fmt.Sprintf("POST /v1/events/batch (%d each)", r.BatchSize), r.BatchAcceptedPerSecond, r.BatchPerSecond, r.BatchRatio, r.BatchCPUSeconds, r.BatchVsProduce)
+	fmt.Fprintf(w, "%-34s %10s %12.0f %7.2f %6.1f\n", "direct Kafka produce", "", r.ProducePerSecond, r.ProduceRatio, r.ProduceCPUSeconds)
 	fmt.Fprintf(w, "%-34s %10s %12.0f\npeak RSS %s\n", "raw loopback POST", "", r.RawPostPerSecond, mib(r.PeakRSSBytes))
 }
 
@@ -114,6 +119,7 @@ func benchIngest(ctx context.Context, cfg config.Config, o benchOptions) (benchR
 	// Single events.
 	var mu sync.Mutex
 	var latencies []time.Duration
+	cpu := cpuSeconds()
 	start := time.Now()
 	err = inParallel(ctx, o.clients, o.events, func(ctx context.Context, i int) error {
 		t := time.Now()
@@ -135,11 +141,13 @@ func benchIngest(ctx context.Context, cfg config.Config, o benchOptions) (benchR
 		return nil, err
 	}
 	res.SinglePerSecond = float64(o.events) / time.Since(start).Seconds()
+	res.SingleCPUSeconds = cpuSeconds() - cpu
 	slices.Sort(latencies)
 	res.SingleP50MS, res.SingleP99MS = quantileMS(latencies, 0.5), quantileMS(latencies, 0.99)
 
 	// Batches.
 	batches := (o.events + o.batchSize - 1) / o.batchSize
+	cpu = cpuSeconds()
 	start = time.Now()
 	err = inParallel(ctx, o.clients, batches, func(ctx context.Context, b int) error {
 		var body bytes.Buffer
@@ -162,6 +170,7 @@ func benchIngest(ctx context.Context, cfg config.Config, o benchOptions) (benchR
 		return nil, err
 	}
 	res.BatchPerSecond = float64(o.events) / time.Since(start).Seconds()
+	res.BatchCPUSeconds = cpuSeconds() - cpu
 
 	// Direct produce, as e2e does it.
 	env := svc.Env()
@@ -174,6 +183,7 @@ func benchIngest(ctx context.Context, cfg config.Config, o benchOptions) (benchR
 			return nil, err
 		}
 	}
+	cpu = cpuSeconds()
 	start = time.Now()
 	if err := env.Client.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return nil, fmt.Errorf("produce bench events: %w", err)
@@ -183,6 +193,7 @@ func benchIngest(ctx context.Context, cfg config.Config, o benchOptions) (benchR
 		return nil, err
 	}
 	res.ProducePerSecond = float64(o.events) / time.Since(start).Seconds()
+	res.ProduceCPUSeconds = cpuSeconds() - cpu
 	cancel()
 	if err := <-svcErr; err != nil {
 		return nil, fmt.Errorf("pipeline shutdown: %w", err)

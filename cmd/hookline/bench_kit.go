@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -217,6 +218,16 @@ func distributionMS(sorted []time.Duration) []Quantile {
 		}
 	}
 	return out
+}
+
+// cpuSeconds is the CPU time (user and system) this process has used so
+// far: the pipeline, the embedded broker, the receiver and the load alike.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // mib formats bytes in MiB.

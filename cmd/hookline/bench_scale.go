@@ -37,7 +37,9 @@ type ScaleResult struct {
 	Processes         int       `json:"processes"`
 	EachPerSecond     []float64 `json:"each_process_deliveries_per_second"`
 	TogetherPerSecond float64   `json:"together_deliveries_per_second"`
-	Speedup           float64   `json:"speedup"`
+	// EachPeakRSSBytes is each serve process's peak RSS at the end.
+	EachPeakRSSBytes []int64 `json:"each_process_peak_rss_bytes"`
+	Speedup          float64 `json:"speedup"`
 	// ReceiverRawPerSecond is the receiver's raw capacity: loopback POSTs of
 	// the pipeline's signed body from this process at the pipeline's
 	// concurrency, measured in the same run with the serve processes
@@ -52,7 +54,11 @@ func (r ScaleResult) table(w io.Writer) {
 	fmt.Fprintf(w, "%d events per phase, %d keys, %d partitions x %d, broker %s\n", r.Events, r.Keys, r.Partitions, r.Concurrency, r.Broker)
 	fmt.Fprintf(w, "one serve process        %8.0f deliveries/s\n", r.OnePerSecond)
 	for i, v := range r.EachPerSecond {
-		fmt.Fprintf(w, "  process %d of %d         %8.0f deliveries/s\n", i+1, r.Processes, v)
+		fmt.Fprintf(w, "  process %d of %d         %8.0f deliveries/s", i+1, r.Processes, v)
+		if i < len(r.EachPeakRSSBytes) {
+			fmt.Fprintf(w, ", peak RSS %s", mib(r.EachPeakRSSBytes[i]))
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "%d serve processes        %8.0f deliveries/s (x%.2f)\nreceiver raw capacity    %8.0f posts/s (%.1f x what the processes reached)\n",
 		r.Processes, r.TogetherPerSecond, r.Speedup, r.ReceiverRawPerSecond, r.ReceiverHeadroom)
@@ -173,6 +179,7 @@ func benchScale(ctx context.Context, cfg config.Config, o benchOptions) (benchRe
 	}
 	res.Speedup = res.TogetherPerSecond / res.OnePerSecond
 	for _, c := range children {
+		res.EachPeakRSSBytes = append(res.EachPeakRSSBytes, statusKB(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid), "VmHWM:"))
 		c.stop()
 	}
 	children = nil
