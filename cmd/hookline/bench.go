@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -173,7 +174,11 @@ func benchMain(ctx context.Context, args []string, out io.Writer) error {
 				fmt.Fprintln(o.progress, "bench: all: skipping scale, which needs --brokers")
 				continue
 			}
-			if err := runBenchScenario(ctx, s, cfg, o); err != nil {
+			// Each scenario's embedded broker keeps its data apart: one
+			// would find the endpoints and topics of the one before.
+			sc := cfg
+			sc.DataDir = filepath.Join(cfg.DataDir, s.name)
+			if err := runBenchScenario(ctx, s, sc, o); err != nil {
 				return fmt.Errorf("scenario %s: %w", s.name, err)
 			}
 		}
