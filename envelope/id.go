@@ -20,3 +20,21 @@ func NewID(now time.Time) string {
 	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails since Go 1.24
 	return "evt_" + idEncoding.EncodeToString(b[:])
 }
+
+// CompactID returns the 16 bytes a generated id (one NewID returned)
+// encodes, so an index can hold it without its text; ok is false for any
+// other id, such as one a client chose.
+func CompactID(id string) (b [16]byte, ok bool) {
+	const prefix = "evt_"
+	if len(id) != len(prefix)+idEncoding.EncodedLen(len(b)) || id[:len(prefix)] != prefix {
+		return b, false
+	}
+	n, err := idEncoding.Decode(b[:], []byte(id[len(prefix):]))
+	if err != nil || n != len(b) || idEncoding.EncodeToString(b[:]) != id[len(prefix):] {
+		return [16]byte{}, false
+	}
+	return b, true
+}
+
+// IDFromCompact is the id CompactID took apart.
+func IDFromCompact(b [16]byte) string { return "evt_" + idEncoding.EncodeToString(b[:]) }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,50 +8,130 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
-	"net/http"
 	"os"
-	"runtime"
-	"runtime/pprof"
-	"sync"
-	"sync/atomic"
+	"path/filepath"
+	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/hookline/hookline/envelope"
 	"github.com/hookline/hookline/internal/config"
-	"github.com/hookline/hookline/internal/endpoints"
-	"github.com/hookline/hookline/internal/processors"
 )
 
-// BenchResult is what `hookline bench --json` prints.
-type BenchResult struct {
-	Events            int     `json:"events"`
-	Keys              int     `json:"keys"`
-	Partitions        int     `json:"partitions"`
-	Concurrency       int     `json:"concurrency"`
-	PipelinePerSecond float64 `json:"pipeline_deliveries_per_second"`
-	RawPostPerSecond  float64 `json:"raw_http_posts_per_second"`
-	Ratio             float64 `json:"ratio"`
-	GOMAXPROCS        int     `json:"gomaxprocs"`
+// benchOptions are the bench's own flags; the pipeline's settings are in
+// config.Config.
+type benchOptions struct {
+	scenario           string
+	events, keys       int
+	asJSON             bool
+	cpuProfile         string
+	rate               int
+	retryAfter         string
+	share              float64
+	clients, batchSize int
+	endpoints          int
+	slowShare          float64
+	slowTimeout        time.Duration
+	children           int
+	set                map[string]bool // flags given on the command line
+	// out gets the report, progress the lines on the way.
+	out, progress io.Writer
+	// childArgs are the settings given on the command line that the scale
+	// scenario passes on to its serve processes.
+	childArgs []string
+	// executable is the hookline binary that scale runs as `serve`.
+	executable func() (string, error)
+}
+
+// benchReport is what a scenario measured: JSON with --json, else a table.
+type benchReport interface {
+	table(w io.Writer)
+}
+
+// benchScenario is one `hookline bench --scenario`.
+type benchScenario struct {
+	name  string
+	about string
+	// flags are the bench flags it reads besides --json and the pipeline's
+	// settings.
+	flags []string
+	// events is its --events default.
+	events int
+	// defaults adjusts the settings the command line did not give
+	// (o.set).
+	defaults func(o *benchOptions, cfg *config.Config)
+	run      func(ctx context.Context, cfg config.Config, o benchOptions) (benchReport, error)
+}
+
+// benchScenarios lists the scenarios; --help and the docs are made from it.
+var benchScenarios = []benchScenario{
+	{name: "e2e", events: 20000, flags: []string{"events", "keys", "cpuprofile"},
+		about: "events written to the events topic, signed, POSTed to a local receiver, attempts recorded, offsets committed: deliveries/s against the raw loopback POST rate of the same run (ratio), peak RSS",
+		run:   benchE2E},
+	{name: "keys", events: 100000, flags: []string{"events", "keys", "cpuprofile"},
+		about: "e2e over 100,000 ordering keys: deliveries/s, ratio, peak RSS",
+		defaults: func(o *benchOptions, _ *config.Config) {
+			if !o.set["keys"] {
+				o.keys = 100000
+			}
+		},
+		run: benchE2E},
+	{name: "tiers", events: 50000, flags: []string{"events", "rate", "retry-after", "retry-after-share"},
+		about: "retry tiers full (tiers scaled by 0.2, no circuit breaking): lateness of tier attempts against their due times while --retry-after-share of the events wait behind a long Retry-After, peak records waiting, peak RSS",
+		defaults: func(o *benchOptions, cfg *config.Config) {
+			if !o.set["tier-scale"] {
+				cfg.TierScale = 0.2
+			}
+			// The endpoint fails most requests by design: a circuit breaker
+			// would skip them and measure the breaker, not the tiers.
+			if !o.set["breaker-threshold"] {
+				cfg.BreakerThreshold = math.MaxInt32
+			}
+		},
+		run: benchTiersScenario},
+	{name: "ingest", events: 20000, flags: []string{"events", "keys", "clients", "batch-size"},
+		about: "events of about 500 B through the HTTP ingest API (authenticated, no token rate limit), single (POST /v1/events) and batch (/v1/events/batch) from --clients keep-alive clients, each timed until delivered, beside direct Kafka produce and the raw loopback POST rate (at --clients) of the same run: accepted/s, end-to-end/s, ratios",
+		run:   benchIngest},
+	{name: "slow", events: 20000, flags: []string{"events", "keys", "endpoints", "slow-share", "slow-timeout"},
+		about: "events spread over --endpoints, --slow-share of which hang until their timeout (--slow-timeout): the healthy endpoints' deliveries/s against the same number of healthy events without the slow ones, earlier in the same run (ratio); circuit breaking as configured",
+		run:   benchSlow},
+	{name: "scale", events: 50000, flags: []string{"events", "keys", "children"},
+		about: "one `hookline serve` child process, then --children of them in the same consumer groups, on the Kafka of --brokers (required): deliveries/s of each process and together, beside the receiver's raw capacity measured in the same run (to show the receiver was not the bound)",
+		run:   benchScale},
+}
+
+func benchScenarioByName(name string) (benchScenario, bool) {
+	for _, s := range benchScenarios {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return benchScenario{}, false
+}
+
+func benchAbout() string {
+	var b strings.Builder
+	b.WriteString(`Measures hookline's speed in one of several scenarios, each against a
+baseline measured in the same run on the same machine. Ratios, not absolute
+figures, are what to compare between machines (docs/performance.md).
+Pipeline settings (--partitions, --concurrency, --brokers...) apply to every
+scenario; with no --brokers the embedded broker runs in this process.
+
+Scenarios (--scenario NAME; its bench flags; --events default):
+`)
+	for _, s := range benchScenarios {
+		fmt.Fprintf(&b, "  %-7s %s\n", s.name, wrapText(s.about, 70, "          "))
+		fmt.Fprintf(&b, "          flags: --%s; --events %d by default\n", strings.Join(s.flags, ", --"), s.events)
+	}
+	b.WriteString("  all     every scenario in turn (scale only with --brokers); with --json one object per line")
+	return b.String()
 }
 
 func runBench(ctx context.Context, args []string) error {
-	fs := newFlagSet("bench", `Measures end-to-end deliveries per second on the embedded broker (events
-written to the events topic, signed, POSTed to a local receiver, attempts
-recorded, offsets committed) and, in the same run, the raw loopback HTTP POST
-rate of this machine against the same receiver with the same concurrency.
-Prints both and their ratio.
+	return benchMain(ctx, args, os.Stdout)
+}
 
---scenario tiers fills the retry tiers instead (default 50,000 events at
---rate per second, tiers scaled by 0.2, no circuit breaking): each event
-fails its first 3 attempts and is delivered from the third tier, while
---retry-after-share of them go to an endpoint answering 429 with
-Retry-After: --retry-after. It prints how late the others' tier attempts
-went against their due times (p50, p99, max), the peak number of records
-waiting in the tiers, and this process's peak RSS. With --brokers it runs
-against that Kafka, under a fresh topic prefix.`)
+// benchMain is runBench printing its reports to out.
+func benchMain(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlagSet("bench", benchAbout())
 	d, cleanup, err := localDefaults("bench")
 	if err != nil {
 		return err
@@ -63,162 +142,113 @@ against that Kafka, under a fresh topic prefix.`)
 	// by default.
 	d.AllowPrivateDestinations = true
 	d.RegisterFlags(fs)
-	events := fs.Int("events", 20000, "events to deliver")
-	keys := fs.Int("keys", 512, "distinct ordering keys")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the pipeline phase to `file`")
-	scenario := fs.String("scenario", "e2e", "`e2e` (deliveries per second) or tiers (lateness of retries while the tiers are full)")
-	rate := fs.Int("rate", 350, "tiers: events produced per second")
-	retryAfter := fs.String("retry-after", "3600", "tiers: the Retry-After of the limited endpoint")
-	share := fs.Float64("retry-after-share", 0.1, "tiers: share of the events sent to the limited endpoint")
+	o := benchOptions{out: out, progress: os.Stderr, executable: os.Executable}
+	scenario := fs.String("scenario", "e2e", "`name` of the scenario: "+strings.Join(benchNames(), ", ")+" or all")
+	fs.IntVar(&o.events, "events", 0, "events to deliver (default: the scenario's, listed above)")
+	fs.IntVar(&o.keys, "keys", 512, "e2e, keys, ingest, slow, scale: distinct ordering keys (keys: default 100000)")
+	fs.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "e2e, keys: write a CPU profile of the pipeline phase to `file`")
+	fs.IntVar(&o.rate, "rate", 350, "tiers: events produced per second")
+	fs.StringVar(&o.retryAfter, "retry-after", "3600", "tiers: the Retry-After of the limited endpoint")
+	fs.Float64Var(&o.share, "retry-after-share", 0.1, "tiers: share of the events sent to the limited endpoint")
+	fs.IntVar(&o.clients, "clients", 64, "ingest: concurrent keep-alive API clients (and the raw baseline's concurrency)")
+	fs.IntVar(&o.batchSize, "batch-size", 100, "ingest: events per /v1/events/batch request")
+	fs.IntVar(&o.endpoints, "endpoints", 50, "slow: endpoints the events are spread over")
+	fs.Float64Var(&o.slowShare, "slow-share", 0.1, "slow: share of the endpoints that hang until their timeout")
+	fs.DurationVar(&o.slowTimeout, "slow-timeout", 2*time.Second, "slow: request timeout of the hanging endpoints")
+	fs.IntVar(&o.children, "children", 2, "scale: serve processes of the second phase")
 	cfg, err := config.Load(fs, args, nil)
 	if err != nil {
 		return err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	switch *scenario {
-	case "e2e":
-	case "tiers":
-		if !set["events"] {
-			*events = 50000
+	o.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) {
+		o.set[f.Name] = true
+		if !benchOwnFlags[f.Name] && !serveChildFlags[f.Name] {
+			o.childArgs = append(o.childArgs, "--"+f.Name+"="+f.Value.String())
 		}
-		if !set["tier-scale"] {
-			cfg.TierScale = 0.2
+	})
+	if *scenario == "all" {
+		for _, s := range benchScenarios {
+			if s.name == "scale" && cfg.Embedded() {
+				fmt.Fprintln(o.progress, "bench: all: skipping scale, which needs --brokers")
+				continue
+			}
+			// Each scenario's embedded broker keeps its data apart: one
+			// would find the endpoints and topics of the one before.
+			sc := cfg
+			sc.DataDir = filepath.Join(cfg.DataDir, s.name)
+			if err := runBenchScenario(ctx, s, sc, o); err != nil {
+				return fmt.Errorf("scenario %s: %w", s.name, err)
+			}
 		}
-		// The endpoint fails most requests by design: a circuit breaker
-		// would skip them and measure the breaker, not the tiers.
-		if !set["breaker-threshold"] {
-			cfg.BreakerThreshold = math.MaxInt32
-		}
-		if *rate < 1 || *events < 1 || !(*share >= 0 && *share < 1) {
-			return errors.New("--rate and --events must be at least 1, --retry-after-share in [0,1)")
-		}
-		return benchTiers(ctx, cfg, *events, *share, *rate, *retryAfter, *asJSON)
-	default:
-		return fmt.Errorf("--scenario: %q is not e2e or tiers", *scenario)
+		return nil
 	}
-	if *events < 1 || *keys < 1 {
+	s, ok := benchScenarioByName(*scenario)
+	if !ok {
+		return fmt.Errorf("--scenario: %q is none of %s, all", *scenario, strings.Join(benchNames(), ", "))
+	}
+	return runBenchScenario(ctx, s, cfg, o)
+}
+
+// benchOwnFlags are the bench's flags, which a serve process does not have.
+var benchOwnFlags = map[string]bool{"scenario": true, "events": true, "keys": true, "json": true, "cpuprofile": true,
+	"rate": true, "retry-after": true, "retry-after-share": true, "clients": true, "batch-size": true,
+	"endpoints": true, "slow-share": true, "slow-timeout": true, "children": true}
+
+// serveChildFlags are the settings the scale scenario gives its serve
+// processes itself; every other setting given to the bench goes to them
+// as given.
+var serveChildFlags = map[string]bool{"brokers": true, "topic-prefix": true, "partitions": true, "concurrency": true,
+	"listen": true, "metrics-listen": true, "data-dir": true, "kafka-listen": true, "allow-private-destinations": true, "log-level": true}
+
+func benchNames() []string {
+	out := make([]string, len(benchScenarios))
+	for i, s := range benchScenarios {
+		out[i] = s.name
+	}
+	return out
+}
+
+// runBenchScenario applies the scenario's defaults to what the command line
+// left unset, runs it and prints its report.
+func runBenchScenario(ctx context.Context, s benchScenario, cfg config.Config, o benchOptions) error {
+	o.scenario = s.name
+	if !o.set["events"] {
+		o.events = s.events
+	}
+	if s.defaults != nil {
+		s.defaults(&o, &cfg)
+	}
+	if o.events < 1 || o.keys < 1 {
 		return errors.New("--events and --keys must be at least 1")
 	}
-
-	var received atomic.Int64
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	rep, err := s.run(ctx, cfg, o)
 	if err != nil {
 		return err
 	}
-	recv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		received.Add(1)
-		w.WriteHeader(http.StatusNoContent)
-	})}
-	go func() { _ = recv.Serve(ln) }() // ErrServerClosed once the bench closes it
-	defer func() { _ = recv.Close() }()
-	url := "http://" + ln.Addr().String() + "/hook"
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	svc, svcErr, err := startLocal(ctx, cfg)
-	if err != nil {
-		return err
+	if o.asJSON {
+		return json.NewEncoder(o.out).Encode(rep)
 	}
-	env := svc.Env()
-	secret, _ := endpoints.GenerateSecret()
-	if err := env.Registry.Put(ctx, endpoints.Endpoint{ID: "bench", URL: url, Secrets: []string{secret}, Enabled: true}); err != nil {
-		return err
-	}
-
-	payload := json.RawMessage(`{"order":12345,"amount_cents":4200,"currency":"EUR","note":"benchmark event"}`)
-	recs := make([]*kgo.Record, *events)
-	for i := range recs {
-		recs[i], err = envelope.Record(env.Topics.Events, envelope.Event{
-			ID: fmt.Sprintf("bench-%d", i), Type: "order.created", EndpointID: "bench",
-			OrderingKey: fmt.Sprintf("key-%d", i%*keys), Payload: payload,
-		})
-		if err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(os.Stderr, "bench: delivering %d events over %d keys, %d partitions, concurrency %d per partition\n", *events, *keys, cfg.Partitions, cfg.Concurrency)
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = f.Close() }()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-	}
-	start := time.Now()
-	if err := env.Client.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return fmt.Errorf("produce bench events: %w", err)
-	}
-	for received.Load() < int64(*events) {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case err := <-svcErr:
-			return fmt.Errorf("pipeline stopped: %w", err)
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	pipelineRate := float64(*events) / time.Since(start).Seconds()
-	if *cpuProfile != "" {
-		pprof.StopCPUProfile()
-	}
-	cancel()
-	if err := <-svcErr; err != nil {
-		return fmt.Errorf("pipeline shutdown: %w", err)
-	}
-
-	// The baseline: the same receiver, the same signed body, the same number
-	// of concurrent requests, no Kafka.
-	body, _ := processors.WebhookBody(envelope.Event{ID: "bench", Type: "order.created", Payload: payload, CreatedAt: time.Now()})
-	conc := min(cfg.Concurrency*cfg.Partitions, *keys)
-	rawRate, err := rawPostRate(url, secret, body, *events, conc)
-	if err != nil {
-		return err
-	}
-	res := BenchResult{
-		Events: *events, Keys: *keys, Partitions: cfg.Partitions, Concurrency: cfg.Concurrency,
-		PipelinePerSecond: pipelineRate, RawPostPerSecond: rawRate, Ratio: pipelineRate / rawRate,
-		GOMAXPROCS: runtime.GOMAXPROCS(0),
-	}
-	if *asJSON {
-		return json.NewEncoder(os.Stdout).Encode(res)
-	}
-	fmt.Printf("pipeline end to end   %8.0f deliveries/s\nraw loopback POST     %8.0f posts/s (%d concurrent)\nratio                 %8.2f\n",
-		res.PipelinePerSecond, res.RawPostPerSecond, conc, res.Ratio)
+	rep.table(o.out)
 	return nil
 }
 
-// rawPostRate POSTs n signed requests with conc workers using the same
-// sender as the pipeline and returns requests per second.
-func rawPostRate(url, secret string, body []byte, n, conc int) (float64, error) {
-	// The receiver is on 127.0.0.1, which the SSRF guard refuses by default.
-	sender := processors.NewSender(processors.SenderOptions{Destinations: processors.DestinationPolicy{AllowPrivate: true}, MaxIdleConnsPerHost: conc})
-	defer sender.Close()
-	ep := endpoints.Endpoint{ID: "bench", URL: url, Secrets: []string{secret}, Enabled: true}
-	var next atomic.Int64
-	var failed atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(n) {
-				res := sender.Send(context.Background(), ep, "bench", time.Now(), bytes.Clone(body))
-				if res.Verdict != processors.Delivered {
-					failed.Add(1)
-				}
-			}
-		}()
+// wrapText breaks s into lines of at most width characters, every line
+// after the first indented by indent.
+func wrapText(s string, width int, indent string) string {
+	var b strings.Builder
+	n := 0
+	for i, w := range strings.Fields(s) {
+		if i > 0 && n+1+len(w) > width {
+			b.WriteString("\n" + indent)
+			n = 0
+		} else if i > 0 {
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
 	}
-	wg.Wait()
-	if f := failed.Load(); f > 0 {
-		return 0, fmt.Errorf("baseline: %d of %d posts failed", f, n)
-	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return b.String()
 }

@@ -2,15 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net"
+	"maps"
 	"net/http"
-	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +24,7 @@ import (
 
 // TiersResult is what `hookline bench --scenario tiers --json` prints.
 type TiersResult struct {
+	Scenario    string  `json:"scenario"`
 	Events      int     `json:"events"`
 	RetryAfter  int     `json:"retry_after_events"`
 	Partitions  int     `json:"partitions"`
@@ -39,6 +38,9 @@ type TiersResult struct {
 	LatenessP99MS float64 `json:"lateness_ms_p99"`
 	LatenessMaxMS float64 `json:"lateness_ms_max"`
 	Early         int     `json:"early_attempts"`
+	// LatenessCDF is the same lateness at quantiles 0, 0.01, ..., 0.99,
+	// 0.999, 1: the points of its CDF.
+	LatenessCDF []Quantile `json:"lateness_ms_quantiles"`
 	// ByTier is p50/p99/max lateness in ms per tier.
 	ByTier       map[string][3]float64 `json:"lateness_ms_by_tier"`
 	PeakRSSBytes int64                 `json:"peak_rss_bytes"`
@@ -55,26 +57,22 @@ const tiersFailures = 3
 // of them to one that answers 429 with a long Retry-After. It measures how
 // late the ordinary events' tier attempts are against their due times while
 // the others wait, and the process's peak RSS.
-func benchTiers(ctx context.Context, cfg config.Config, events int, share float64, rate int, retryAfter string, asJSON bool) error {
-	if !cfg.Embedded() && cfg.TopicPrefix == config.Default().TopicPrefix {
-		// A shared broker keeps earlier runs' topics and offsets.
-		cfg.TopicPrefix = "bench-tiers-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "."
+func benchTiersScenario(ctx context.Context, cfg config.Config, o benchOptions) (benchReport, error) {
+	events, share, rate, retryAfter := o.events, o.share, o.rate, o.retryAfter
+	if rate < 1 || !(share >= 0 && share < 1) {
+		return nil, errors.New("--rate must be at least 1, --retry-after-share in [0,1)")
 	}
+	freshTopicPrefix(&cfg, "tiers")
 	var (
 		mu       sync.Mutex
 		attempts = make(map[string]int)
 		done     int
 	)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	recv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
+	rc, err := startBenchReceiver(func(w http.ResponseWriter, r *http.Request) bool {
 		if strings.HasSuffix(r.URL.Path, "/limited") {
 			w.Header().Set("Retry-After", retryAfter)
 			w.WriteHeader(http.StatusTooManyRequests)
-			return
+			return false
 		}
 		id := r.Header.Get("webhook-id")
 		mu.Lock()
@@ -86,25 +84,28 @@ func benchTiers(ctx context.Context, cfg config.Config, events int, share float6
 		mu.Unlock()
 		if n <= tiersFailures {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			return
+			return false
 		}
 		w.WriteHeader(http.StatusNoContent)
-	})}
-	go func() { _ = recv.Serve(ln) }() // ErrServerClosed once the bench closes it
-	defer func() { _ = recv.Close() }()
-	base := "http://" + ln.Addr().String()
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	base := rc.URL
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	svc, svcErr, err := startLocal(ctx, cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	env := svc.Env()
 	secret, _ := endpoints.GenerateSecret()
 	for _, id := range []string{"flaky", "limited"} {
 		if err := env.Registry.Put(ctx, endpoints.Endpoint{ID: id, URL: base + "/" + id, Secrets: []string{secret}, Enabled: true}); err != nil {
-			return err
+			return nil, err
 		}
 	}
 
@@ -113,7 +114,6 @@ func benchTiers(ctx context.Context, cfg config.Config, events int, share float6
 		limitedEvery = int(1 / share)
 	}
 	ordinary := 0
-	payload := json.RawMessage(`{"order":12345,"amount_cents":4200,"currency":"EUR","note":"benchmark event"}`)
 	recs := make([]*kgo.Record, events)
 	for i := range recs {
 		ep := "flaky"
@@ -124,17 +124,14 @@ func benchTiers(ctx context.Context, cfg config.Config, events int, share float6
 		}
 		recs[i], err = envelope.Record(env.Topics.Events, envelope.Event{
 			ID: fmt.Sprintf("tiers-%d", i), Type: "order.created", EndpointID: ep,
-			OrderingKey: fmt.Sprintf("key-%d", i), Payload: payload,
+			OrderingKey: fmt.Sprintf("key-%d", i), Payload: benchPayload,
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
-	broker := "embedded"
-	if !cfg.Embedded() {
-		broker = strings.Join(cfg.Brokers, ",")
-	}
-	fmt.Fprintf(os.Stderr, "bench tiers: %d events at %d/s (%d behind Retry-After: %s), tiers %v, %d partitions, broker %s\n",
+	broker := brokerName(cfg)
+	fmt.Fprintf(o.progress, "bench tiers: %d events at %d/s (%d behind Retry-After: %s), tiers %v, %d partitions, broker %s\n",
 		events, rate, events-ordinary, retryAfter, cfg.TierDelays(), cfg.Partitions, broker)
 
 	start := time.Now()
@@ -145,13 +142,13 @@ func benchTiers(ctx context.Context, cfg config.Config, events int, share float6
 	defer tick.Stop()
 	for i := 0; i < len(recs); i += batch {
 		if err := env.Client.ProduceSync(ctx, recs[i:min(i+batch, len(recs))]...).FirstErr(); err != nil {
-			return fmt.Errorf("produce bench events: %w", err)
+			return nil, fmt.Errorf("produce bench events: %w", err)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case err := <-svcErr:
-			return fmt.Errorf("pipeline stopped: %w", err)
+			return nil, fmt.Errorf("pipeline stopped: %w", err)
 		case <-tick.C:
 		}
 	}
@@ -166,39 +163,41 @@ func benchTiers(ctx context.Context, cfg config.Config, events int, share float6
 		}
 		select {
 		case <-progress.C:
-			fmt.Fprintf(os.Stderr, "bench tiers: %d of %d delivered after %v\n", n, ordinary, time.Since(start).Round(time.Second))
+			fmt.Fprintf(o.progress, "bench tiers: %d of %d delivered after %v\n", n, ordinary, time.Since(start).Round(time.Second))
 		default:
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case err := <-svcErr:
-			return fmt.Errorf("pipeline stopped: %w", err)
+			return nil, fmt.Errorf("pipeline stopped: %w", err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 	elapsed := time.Since(start)
 	res := TiersResult{
-		Events: events, RetryAfter: events - ordinary, Partitions: cfg.Partitions, TierScale: cfg.TierScale,
+		Scenario: "tiers", Events: events, RetryAfter: events - ordinary, Partitions: cfg.Partitions, TierScale: cfg.TierScale,
 		Broker: broker, PeakRSSBytes: peakRSS(), Seconds: elapsed.Seconds(), GOMAXPROCS: runtime.GOMAXPROCS(0),
 	}
 	if err := measureTiers(ctx, env.Brokers, env.Topics.Attempts, tierTopics(env.Topics.Tiers), ordinary, &res); err != nil {
-		return err
+		return nil, err
 	}
 	cancel()
 	if err := <-svcErr; err != nil {
-		return fmt.Errorf("pipeline shutdown: %w", err)
+		return nil, fmt.Errorf("pipeline shutdown: %w", err)
 	}
 
-	if asJSON {
-		return json.NewEncoder(os.Stdout).Encode(res)
+	return res, nil
+}
+
+func (res TiersResult) table(w io.Writer) {
+	fmt.Fprintf(w, "events                 %d (%d behind a Retry-After)\npeak waiting in tiers  %d\ntier attempts measured %d (the others')\nlateness               p50 %.0f ms, p99 %.0f ms, max %.0f ms; %d early\npeak RSS               %s\n",
+		res.Events, res.RetryAfter, res.PeakWaiting, res.Attempts, res.LatenessP50MS, res.LatenessP99MS, res.LatenessMaxMS, res.Early, mib(res.PeakRSSBytes))
+	tiers := slices.Sorted(maps.Keys(res.ByTier))
+	for _, tier := range tiers {
+		q := res.ByTier[tier]
+		fmt.Fprintf(w, "  %-20s p50 %.0f ms, p99 %.0f ms, max %.0f ms\n", tier, q[0], q[1], q[2])
 	}
-	fmt.Printf("events                 %d (%d behind a Retry-After)\npeak waiting in tiers  %d\ntier attempts measured %d (the others')\nlateness               p50 %.0f ms, p99 %.0f ms, max %.0f ms; %d early\npeak RSS               %.0f MiB\n",
-		res.Events, res.RetryAfter, res.PeakWaiting, res.Attempts, res.LatenessP50MS, res.LatenessP99MS, res.LatenessMaxMS, res.Early, float64(res.PeakRSSBytes)/(1<<20))
-	for tier, q := range res.ByTier {
-		fmt.Printf("  %-20s p50 %.0f ms, p99 %.0f ms, max %.0f ms\n", tier, q[0], q[1], q[2])
-	}
-	return nil
 }
 
 func tierTopics(ts []topics.Tier) []string {
@@ -262,6 +261,7 @@ func measureTiers(ctx context.Context, brokers []string, attemptsTopic string, t
 	}
 	res.Attempts = len(lateness)
 	res.LatenessP50MS, res.LatenessP99MS, res.LatenessMaxMS = quantilesMS(lateness)
+	res.LatenessCDF = distributionMS(lateness)
 	res.ByTier = make(map[string][3]float64, len(byTier))
 	for tier, ds := range byTier {
 		p50, p99, mx := quantilesMS(ds)
@@ -294,15 +294,6 @@ func measureTiers(ctx context.Context, brokers []string, attemptsTopic string, t
 	return nil
 }
 
-// quantilesMS sorts ds and returns its p50, p99 and max in milliseconds.
-func quantilesMS(ds []time.Duration) (p50, p99, mx float64) {
-	slices.Sort(ds)
-	q := func(p float64) float64 {
-		return float64(ds[int(p*float64(len(ds)-1))]) / float64(time.Millisecond)
-	}
-	return q(0.5), q(0.99), q(1)
-}
-
 // readAll reads every committed record of topics, until none has arrived
 // for a few seconds.
 func readAll(ctx context.Context, brokers []string, topics []string) ([]*kgo.Record, error) {
@@ -326,19 +317,4 @@ func readAll(ctx context.Context, brokers []string, topics []string) ([]*kgo.Rec
 			return out, nil
 		}
 	}
-}
-
-// peakRSS is this process's peak resident set size (VmHWM), 0 if unknown.
-func peakRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

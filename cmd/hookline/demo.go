@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,7 +70,7 @@ a tenant of the run's own, and the summary counts only that run's rows.`)
 	}
 	fmt.Fprintf(progress, "demo: pipeline ready (ingest http://%s, metrics http://%s/metrics)\n", svc.IngestAddr(), svc.MetricsAddr())
 
-	run := &demoRun{id: newRunID(), api: "http://" + svc.IngestAddr(), sentAt: make(map[string]time.Time), acked: make(map[string]int),
+	run := &demoRun{id: newRunID(), api: &apiClient{base: "http://" + svc.IngestAddr()}, sentAt: make(map[string]time.Time), acked: make(map[string]int),
 		firstTry: time.Duration(float64(cfg.TierDelays()[0]) * (1 - cfg.Jitter))}
 	if cfg.ClickHouse != "" {
 		fmt.Fprintf(progress, "demo: run %s: attempt rows go to ClickHouse %s, database %s, tenant %s\n", run.id, cfg.ClickHouse, cfg.ClickHouseDatabase, run.tenant())
@@ -144,7 +141,7 @@ type demoRun struct {
 	// from run to run unless the endpoint ids differ, and ClickHouse would
 	// collapse one run's rows into another's.
 	id        string
-	api       string
+	api       *apiClient
 	receivers []*receiver
 	sent      atomic.Int64
 	sigFails  atomic.Int64
@@ -172,30 +169,9 @@ func (d *demoRun) tenant() string { return "demo-" + d.id }
 func (d *demoRun) createEndpoints(ctx context.Context) error {
 	for _, rc := range d.receivers {
 		body, _ := json.Marshal(map[string]any{"id": rc.id, "url": rc.url, "secret": rc.secret, "timeout_ms": 2000, "tenant": d.tenant()})
-		if err := d.post(ctx, "/v1/endpoints", body, http.StatusCreated, nil); err != nil {
+		if err := d.api.post(ctx, "/v1/endpoints", body, http.StatusCreated, nil); err != nil {
 			return fmt.Errorf("create endpoint %s: %w", rc.id, err)
 		}
-	}
-	return nil
-}
-
-func (d *demoRun) post(ctx context.Context, path string, body []byte, want int, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.api+path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		return fmt.Errorf("POST %s: %s: %s", path, resp.Status, strings.TrimSpace(string(data)))
-	}
-	if out != nil {
-		return json.Unmarshal(data, out)
 	}
 	return nil
 }
@@ -224,7 +200,7 @@ func (d *demoRun) send(ctx context.Context, n int) error {
 				var resp struct {
 					Duplicate bool `json:"duplicate"`
 				}
-				if err := d.post(ctx, "/v1/events", body, http.StatusAccepted, &resp); err != nil {
+				if err := d.api.post(ctx, "/v1/events", body, http.StatusAccepted, &resp); err != nil {
 					errc <- err
 					return
 				}

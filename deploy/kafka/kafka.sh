@@ -18,6 +18,8 @@
 # Ports (127.0.0.1 only), chosen to stay clear of the embedded broker's 9092:
 #   one node:    broker 19092, controller 19093
 #   three nodes: brokers 19192, 19292, 19392; controllers 19193, 19293, 19393
+# HOOKLINE_KAFKA_PORT moves them all (19092 by default), so a second cluster,
+# with its own HOOKLINE_KAFKA_HOME, can run beside CI's.
 # The three-node cluster has replication factor 3 and min.insync.replicas 2,
 # also for the offsets and transaction state topics.
 #
@@ -65,8 +67,11 @@ case $nodes in
 *) die "--nodes must be 1 or 3, got $nodes" ;;
 esac
 
+BASE_PORT=${HOOKLINE_KAFKA_PORT:-19092}
+[[ $BASE_PORT =~ ^[0-9]+$ ]] || { echo "kafka.sh: HOOKLINE_KAFKA_PORT=$BASE_PORT is not a port number" >&2; exit 2; }
+
 broker_port() { # nodes node
-	if (($1 == 1)); then echo 19092; else echo $((19092 + 100 * $2)); fi
+	if (($1 == 1)); then echo "$BASE_PORT"; else echo $((BASE_PORT + 100 * $2)); fi
 }
 controller_port() { echo $(($(broker_port "$1" "$2") + 1)); }
 cluster_dir() { echo "$HOME_DIR/cluster-$1"; }

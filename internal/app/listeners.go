@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -51,6 +52,7 @@ func (s *Service) newIngest(env *Env) (*ingest.Server, error) {
 		EventsTopic:       set.Events,
 		MaxPayloadBytes:   cfg.MaxPayloadBytes,
 		IdempotencyWindow: cfg.IdempotencyWindow,
+		SnapshotPath:      filepath.Join(cfg.DataDir, "idempotency", set.Events+".snapshot"),
 		Registry:          env.Registry,
 		Producer:          env.Client,
 		Logger:            s.log,

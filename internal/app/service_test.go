@@ -84,3 +84,36 @@ func TestServeStopsEverythingWhenAComponentFails(t *testing.T) {
 		}
 	}
 }
+
+// A serve that stops leaves a snapshot of its idempotency index in its
+// data dir, so its next start reads only the events written after it.
+func TestServeLeavesAnIdempotencySnapshot(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.KafkaListen = "127.0.0.1:0"
+	cfg.Listen = "127.0.0.1:0"
+	cfg.MetricsListen = "127.0.0.1:0"
+	cfg.Partitions = 2
+	cfg.ShutdownGrace = 5 * time.Second
+	svc, err := NewService(Options{Config: cfg, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	select {
+	case <-svc.Ready():
+	case err := <-done:
+		t.Fatalf("Run returned before it was ready: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	snaps, _ := filepath.Glob(filepath.Join(cfg.DataDir, "idempotency", "*.snapshot"))
+	if len(snaps) != 1 {
+		t.Fatalf("snapshots in the data dir after a stop: %v, want one", snaps)
+	}
+}

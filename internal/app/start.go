@@ -93,6 +93,7 @@ func (s *Service) start(ctx context.Context, rg *runGroup, env *Env, lns *listen
 	if err := ing.LoadIdempotency(ctx, env.Client); err != nil {
 		return fmt.Errorf("rebuild idempotency index from %s: %w", set.Events, err)
 	}
+	rg.goBackground(ing.FollowIdempotency)
 	s.warnOpenAPI()
 	limits := cfg.ServerLimits()
 	rg.serveIngest(limits.Server(ing.Handler()), limits.Listener(lns.ingest))

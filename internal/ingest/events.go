@@ -217,6 +217,16 @@ func (s *Server) accept(ctx context.Context, cands []candidate) ([]eventResult, 
 			keys = append(keys, c.key)
 		}
 	}
+	if s.follow != nil && len(keys) > 0 && !s.dedupe.known(keys) {
+		// Another process may have stored one of the keys: read the events
+		// topic up to its end before deciding the key is new.
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.ProduceTimeout)
+		err := s.follow.catchUp(cctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("read %s up to its end to check for duplicates: %w", s.cfg.EventsTopic, err)
+		}
+	}
 	claim, err := s.dedupe.acquire(ctx, keys)
 	if err != nil {
 		return nil, fmt.Errorf("request ended while an identical request was being written: %w", err)

@@ -25,6 +25,7 @@ const (
 	DefaultIdempotencyWindow = 24 * time.Hour
 	DefaultMaxBatch          = 500
 	DefaultProduceTimeout    = 10 * time.Second
+	DefaultSnapshotInterval  = 5 * time.Minute
 )
 
 // envelopeOverhead is what a single-event request body may carry beyond its
@@ -56,6 +57,12 @@ type Config struct {
 	MaxBatchBytes int
 	// IdempotencyWindow is how long a dedupe key is remembered.
 	IdempotencyWindow time.Duration
+	// SnapshotPath is the file the dedupe index is saved to, so a start
+	// reads only the events written since; "" saves nothing.
+	SnapshotPath string
+	// SnapshotInterval is how often the snapshot is written while running;
+	// it is written once more on shutdown.
+	SnapshotInterval time.Duration
 	// MaxBatch bounds the number of events in a batch request.
 	MaxBatch int
 	// ProduceTimeout bounds the write of an accepted request to Kafka. It
@@ -89,14 +96,18 @@ type Config struct {
 
 // Server is the ingest HTTP API.
 type Server struct {
-	cfg      Config
-	dedupe   *dedupe
+	cfg    Config
+	dedupe *dedupe
+	// follow tails the events topic into dedupe; nil until LoadIdempotency
+	// (the index then knows only this process's writes).
+	follow   *follower
 	requests *prometheus.CounterVec
 	handler  http.Handler
 }
 
 // New checks cfg, fills in defaults and returns a Server. Call
-// LoadIdempotency before serving so dedupe survives a restart.
+// LoadIdempotency before serving, and run FollowIdempotency while serving,
+// so dedupe survives a restart and spans every process.
 func New(cfg Config) (*Server, error) {
 	switch {
 	case cfg.EventsTopic == "":
@@ -105,7 +116,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("ingest config: Registry is required")
 	case cfg.Producer == nil:
 		return nil, errors.New("ingest config: Producer is required")
-	case cfg.MaxPayloadBytes < 0, cfg.MaxBatchBytes < 0, cfg.MaxBatch < 0, cfg.IdempotencyWindow < 0, cfg.ProduceTimeout < 0:
+	case cfg.MaxPayloadBytes < 0, cfg.MaxBatchBytes < 0, cfg.MaxBatch < 0, cfg.IdempotencyWindow < 0, cfg.ProduceTimeout < 0, cfg.SnapshotInterval < 0:
 		return nil, errors.New("ingest config: limits must not be negative")
 	case cfg.RateLimit.Rate < 0 || math.IsNaN(cfg.RateLimit.Rate) || math.IsInf(cfg.RateLimit.Rate, 0):
 		return nil, errors.New("ingest config: RateLimit.Rate must be a non-negative number")
@@ -124,6 +135,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ProduceTimeout == 0 {
 		cfg.ProduceTimeout = DefaultProduceTimeout
+	}
+	if cfg.SnapshotInterval == 0 {
+		cfg.SnapshotInterval = DefaultSnapshotInterval
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -40,7 +40,7 @@ type env struct {
 	registry *endpoints.Registry
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	// The port is only a name on the in-memory network. Nothing listens on
 	// port 1 of the host: a client left without the virtual dialer fails
@@ -96,7 +96,7 @@ func (e *env) clientOpts(more ...kgo.Opt) []kgo.Opt {
 }
 
 // newClient is a client of the env's cluster, closed at the end of the test.
-func (e *env) newClient(t *testing.T) *kgo.Client {
+func (e *env) newClient(t testing.TB) *kgo.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(e.clientOpts()...)
 	if err != nil {
@@ -106,7 +106,7 @@ func (e *env) newClient(t *testing.T) *kgo.Client {
 	return cl
 }
 
-func (e *env) server(t *testing.T, change func(*Config)) *Server {
+func (e *env) server(t testing.TB, change func(*Config)) *Server {
 	t.Helper()
 	cfg := Config{EventsTopic: eventsTopic, Registry: e.registry, Producer: e.producer}
 	if change != nil {
@@ -436,10 +436,7 @@ func TestConcurrentIdenticalRequestsProduceOnce(t *testing.T) {
 		// Hold the write until every request is blocked: one owns the key, at
 		// the gate, and the others meet it in flight.
 		synctest.Wait()
-		s.dedupe.mu.Lock()
-		_, busy := s.dedupe.inflight[idempotencyDedupeKey("", "same")]
-		s.dedupe.mu.Unlock()
-		if !busy {
+		if !s.dedupe.busy(idempotencyDedupeKey("", "same")) {
 			t.Fatal("no request took the key")
 		}
 		close(p.gate)
@@ -498,11 +495,7 @@ func TestDedupeSurvivesRestart(t *testing.T) {
 	}
 
 	restarted := e.server(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := restarted.LoadIdempotency(ctx, e.producer); err != nil {
-		t.Fatal(err)
-	}
+	follow(t, restarted, e.producer)
 	h = restarted.Handler()
 	for _, tc := range []struct {
 		name, body, key, wantID string
@@ -531,12 +524,36 @@ func TestDedupeSurvivesRestart(t *testing.T) {
 		c.IdempotencyWindow = time.Hour
 		c.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
 	})
-	if err := later.LoadIdempotency(ctx, e.producer); err != nil {
-		t.Fatal(err)
-	}
+	follow(t, later, e.producer)
 	if res := do(t, later.Handler(), "POST", "/v1/events", `{"id":"order-1","type":"t","endpoint_id":"ep_1","payload":1}`); res.body["duplicate"] != false {
 		t.Fatalf("outside the window: %s, want a new event", res.raw)
 	}
+}
+
+// follow loads s's dedupe index and follows the events topic until the
+// test ends, as serve does, or until the returned stop is called, which
+// returns once FollowIdempotency has (writing its last snapshot).
+func follow(t *testing.T, s *Server, cl *kgo.Client) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.LoadIdempotency(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	fctx, end := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.FollowIdempotency(fctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			end()
+			if err := <-done; err != nil {
+				t.Errorf("FollowIdempotency: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func TestLoadIdempotencyEmptyAndMissingTopic(t *testing.T) {
@@ -802,9 +819,7 @@ func TestLoadIdempotencyReadsPastTransactionMarkers(t *testing.T) {
 	}
 
 	s := e.server(t, nil)
-	if err := s.LoadIdempotency(ctx, e.producer); err != nil {
-		t.Fatal(err)
-	}
+	follow(t, s, e.producer)
 	res := do(t, s.Handler(), "POST", "/v1/events", `{"id":"txn-1","type":"t","endpoint_id":"ep_1","payload":1}`)
 	if res.body["duplicate"] != true {
 		t.Fatalf("event written in a transaction is not a duplicate after load: %s", res.raw)

@@ -98,11 +98,7 @@ func TestDedupeIsPerTenant(t *testing.T) {
 
 	// The index rebuilt at startup keeps the tenants apart too.
 	restarted := twoTenantsServer(t, e)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := restarted.LoadIdempotency(ctx, e.producer); err != nil {
-		t.Fatal(err)
-	}
+	follow(t, restarted, e.producer)
 	h = restarted.Handler()
 	if res := do(t, h, "POST", "/v1/events", `{"id":"shared-id-1","type":"t","endpoint_id":"acme-ep","payload":1}`, as("tok-acme")...); res.body["duplicate"] != true {
 		t.Fatalf("acme after restart: %s, want duplicate", res.raw)
@@ -190,9 +186,7 @@ func TestDedupeRebuildOfUnstampedRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := twoTenantsServer(t, e)
-	if err := s.LoadIdempotency(ctx, e.producer); err != nil {
-		t.Fatal(err)
-	}
+	follow(t, s, e.producer)
 	h := s.Handler()
 	for _, tt := range []struct {
 		name, token, body string
