@@ -210,17 +210,26 @@ func decodeSecrets(secrets []string) ([]key, error) {
 
 // signedContent is what both schemes sign: id.timestamp.body.
 func signedContent(msgID string, unix int64, body []byte) []byte {
-	b := make([]byte, 0, len(msgID)+len(body)+22)
+	return append(signedHead(msgID, unix, len(body)), body...)
+}
+
+// signedHead is the id.timestamp. in front of the body in what is signed,
+// with room for extra bytes more.
+func signedHead(msgID string, unix int64, extra int) []byte {
+	b := make([]byte, 0, len(msgID)+22+extra)
 	b = append(b, msgID...)
 	b = append(b, '.')
 	b = strconv.AppendInt(b, unix, 10)
-	b = append(b, '.')
-	return append(b, body...)
+	return append(b, '.')
 }
 
-func mac(key []byte, content []byte) []byte {
+// mac is the HMAC-SHA256 under key of the concatenation of parts, which
+// need not be joined first.
+func mac(key []byte, parts ...[]byte) []byte {
 	h := hmac.New(sha256.New, key)
-	h.Write(content)
+	for _, p := range parts {
+		h.Write(p)
+	}
 	return h.Sum(nil)
 }
 
@@ -232,32 +241,48 @@ func Sign(secrets []string, msgID string, ts time.Time, body []byte) (string, er
 	if err != nil {
 		return "", fmt.Errorf("sign message %s: %w", msgID, err)
 	}
-	content := signedContent(msgID, ts.Unix(), body)
-	var b strings.Builder
+	head := signedHead(msgID, ts.Unix(), 0)
+	// HMAC reads id.timestamp. and the body in turn; only ed25519 needs
+	// them joined, and only then is the body copied.
+	var content []byte
+	b := make([]byte, 0, len(keys)*(len(v1aPrefix)+base64.StdEncoding.EncodedLen(ed25519.SignatureSize)+1))
 	for i, k := range keys {
 		if i > 0 {
-			b.WriteByte(' ')
+			b = append(b, ' ')
 		}
 		if k.ed != nil {
-			b.WriteString(v1aPrefix)
-			b.WriteString(base64.StdEncoding.EncodeToString(ed25519.Sign(k.ed, content)))
+			if content == nil {
+				content = append(head[:len(head):len(head)], body...)
+			}
+			b = append(b, v1aPrefix...)
+			b = base64.StdEncoding.AppendEncode(b, ed25519.Sign(k.ed, content))
 			continue
 		}
-		b.WriteString(v1Prefix)
-		b.WriteString(base64.StdEncoding.EncodeToString(mac(k.hmac, content)))
+		b = append(b, v1Prefix...)
+		b = base64.StdEncoding.AppendEncode(b, mac(k.hmac, head, body))
 	}
-	return b.String(), nil
+	return string(b), nil
 }
 
-// Headers sets the three Standard Webhooks headers of a request on h.
+// The header names as http.Header keys them, so that Headers need not
+// canonicalize them for every request.
+var (
+	canonicalID        = http.CanonicalHeaderKey(HeaderID)
+	canonicalTimestamp = http.CanonicalHeaderKey(HeaderTimestamp)
+	canonicalSignature = http.CanonicalHeaderKey(HeaderSignature)
+)
+
+// Headers sets the three Standard Webhooks headers of a request on h, as
+// h.Set would.
 func Headers(h http.Header, secrets []string, msgID string, ts time.Time, body []byte) error {
 	sig, err := Sign(secrets, msgID, ts, body)
 	if err != nil {
 		return err
 	}
-	h.Set(HeaderID, msgID)
-	h.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
-	h.Set(HeaderSignature, sig)
+	// One allocation for the three values; each header's slice is capped
+	// at its own value, so an Add to one cannot overwrite the next.
+	v := []string{msgID, strconv.FormatInt(ts.Unix(), 10), sig}
+	h[canonicalID], h[canonicalTimestamp], h[canonicalSignature] = v[0:1:1], v[1:2:2], v[2:3:3]
 	return nil
 }
 

@@ -117,7 +117,7 @@ func waitUntil(ctx context.Context, svcErr <-chan error, done func() bool) error
 // same sender as the pipeline and returns requests per second.
 func rawPostRate(url, secret string, body []byte, n, conc int) (float64, error) {
 	// The receiver is on 127.0.0.1, which the SSRF guard refuses by default.
-	sender := processors.NewSender(processors.SenderOptions{Destinations: processors.DestinationPolicy{AllowPrivate: true}})
+	sender := processors.NewSender(processors.SenderOptions{Destinations: processors.DestinationPolicy{AllowPrivate: true}, MaxIdleConnsPerHost: conc})
 	defer sender.Close()
 	ep := endpoints.Endpoint{ID: "bench", URL: url, Secrets: []string{secret}, Enabled: true}
 	var next atomic.Int64

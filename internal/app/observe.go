@@ -34,7 +34,10 @@ func Observe(s pipeline.Stage, name, dlqTopic, attemptsTopic string, m *Metrics,
 			case dlqTopic:
 				m.DLQWritten.WithLabelValues(name).Inc()
 			case attemptsTopic:
-				a, err := processors.DecodeAttempt(o.Value)
+				a, err := processors.AttemptOf(o)
+				// Produced under the transaction's context, as every
+				// other record, not under the one that carried a.
+				o.Context = nil
 				if err != nil {
 					log.Error("stage produced an undecodable attempt record", "err", err)
 					continue

@@ -18,7 +18,7 @@ import (
 // far, for the caller to close.
 func (s *Service) newRunners(env *Env) ([]*pipeline.Runner, error) {
 	cfg, set := s.cfg, env.Topics
-	sender := processors.NewSender(processors.SenderOptions{Destinations: cfg.Destinations()})
+	sender := processors.NewSender(processors.SenderOptions{Destinations: cfg.Destinations(), MaxIdleConnsPerHost: cfg.IdleConnsPerHost()})
 	if cfg.AllowPrivateDestinations {
 		s.log.Warn("allow_private_destinations is on: deliveries may reach loopback, private and link-local addresses (cloud metadata included); for local development only")
 	}

@@ -103,6 +103,11 @@ type Config struct {
 	// Concurrency is the number of concurrent deliveries per partition
 	// (records of different keys).
 	Concurrency int `yaml:"concurrency"`
+	// MaxIdleConnsPerHost is the kept-alive connections per endpoint host
+	// that deliveries keep for reuse; 0 sizes the pool to partitions x
+	// concurrency, the most requests one stage may have in flight to one
+	// host (IdleConnsPerHost).
+	MaxIdleConnsPerHost int `yaml:"max_idle_conns_per_host"`
 	// MaxInFlight is the number of records held per partition (its
 	// read-ahead window: delivering, waiting until due, or waiting for their
 	// commit) before fetching pauses.
@@ -309,4 +314,15 @@ func (c Config) Attempts() int {
 		return len(c.Tiers) + 1
 	}
 	return c.MaxAttempts
+}
+
+// IdleConnsPerHost is the idle connection pool per endpoint host of the
+// delivery sender: max_idle_conns_per_host, or when 0 partitions x
+// concurrency, so that a stage with every worker of every partition busy
+// on one endpoint finds a kept-alive connection for each.
+func (c Config) IdleConnsPerHost() int {
+	if c.MaxIdleConnsPerHost > 0 {
+		return c.MaxIdleConnsPerHost
+	}
+	return c.Partitions * c.Concurrency
 }

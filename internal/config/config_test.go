@@ -63,6 +63,26 @@ func TestTierDelaysAndAttempts(t *testing.T) {
 	}
 }
 
+func TestIdleConnsPerHost(t *testing.T) {
+	for _, tc := range []struct {
+		name                         string
+		partitions, concurrency, set int
+		want                         int
+	}{
+		{"defaults: partitions x concurrency", 8, 32, 0, 256},
+		{"follows the layout", 3, 10, 0, 30},
+		{"set explicitly", 8, 32, 1000, 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			c.Partitions, c.Concurrency, c.MaxIdleConnsPerHost = tc.partitions, tc.concurrency, tc.set
+			if got := c.IdleConnsPerHost(); got != tc.want {
+				t.Errorf("IdleConnsPerHost() = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -107,6 +127,7 @@ func TestValidate(t *testing.T) {
 		{"idempotency window", func(c *Config) { c.IdempotencyWindow = 0 }, "idempotency_window: must be positive"},
 		{"endpoint timeout", func(c *Config) { c.EndpointTimeout = -time.Second }, "endpoint_timeout: must be positive"},
 		{"concurrency", func(c *Config) { c.Concurrency = 0 }, "concurrency: must be at least 1"},
+		{"idle conns negative", func(c *Config) { c.MaxIdleConnsPerHost = -1 }, "max_idle_conns_per_host: must not be negative"},
 		{"in flight below concurrency", func(c *Config) { c.MaxInFlight = 10 }, "max_in_flight: must be at least concurrency (32)"},
 		{"in flight bytes zero", func(c *Config) { c.MaxInFlightBytes = 0 }, "max_in_flight_bytes: must be at least 1"},
 		{"breaker threshold", func(c *Config) { c.BreakerThreshold = 0 }, "breaker_threshold:"},

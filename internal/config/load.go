@@ -190,6 +190,7 @@ var fields = []field{
 	duration("idempotency_window", "how long ingest remembers an idempotency key", func(c *Config) *time.Duration { return &c.IdempotencyWindow }),
 	duration("endpoint_timeout", "per-request timeout for endpoints that set none", func(c *Config) *time.Duration { return &c.EndpointTimeout }),
 	integer("concurrency", "concurrent deliveries per partition (records of different keys)", func(c *Config) *int { return &c.Concurrency }),
+	integer("max_idle_conns_per_host", "kept-alive connections per endpoint host kept for reuse; 0 is partitions x concurrency", func(c *Config) *int { return &c.MaxIdleConnsPerHost }),
 	integer("max_in_flight", "records held per partition (its read-ahead window) before fetching pauses", func(c *Config) *int { return &c.MaxInFlight }),
 	integer("max_in_flight_bytes", "bytes held per partition (its read-ahead window) before fetching pauses", func(c *Config) *int { return &c.MaxInFlightBytes }),
 	integer("breaker_threshold", "consecutive failures that open an endpoint's circuit breaker", func(c *Config) *int { return &c.BreakerThreshold }),

@@ -112,6 +112,9 @@ func (c Config) Validate() error {
 	if c.Concurrency < 1 {
 		bad("concurrency", "must be at least 1, got %d", c.Concurrency)
 	}
+	if c.MaxIdleConnsPerHost < 0 {
+		bad("max_idle_conns_per_host", "must not be negative (0 is partitions x concurrency), got %d", c.MaxIdleConnsPerHost)
+	}
 	if c.MaxInFlight < 1 {
 		bad("max_in_flight", "must be at least 1, got %d", c.MaxInFlight)
 	} else if c.Concurrency >= 1 && c.MaxInFlight < c.Concurrency {

@@ -111,7 +111,7 @@ func (r *Runner) work(ctx context.Context, p *partition, t *task) {
 		t.release()
 		t.release = nil
 	}
-	src := []byte(sourceOf(t.it.rec))
+	src := sourceOf(t.it.rec)
 	for _, o := range c.out {
 		o.Headers = append(o.Headers, kgo.RecordHeader{Key: HeaderSource, Value: src})
 	}

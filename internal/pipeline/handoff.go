@@ -23,8 +23,16 @@ const (
 	auditMaxRecords = 1_000_000
 )
 
-func sourceOf(r *kgo.Record) string {
-	return r.Topic + "/" + strconv.FormatInt(int64(r.Partition), 10) + "/" + strconv.FormatInt(r.Offset, 10)
+// sourceOf is the HeaderSource value of r's outputs: topic/partition/offset,
+// which parseSource reads. It is built in one allocation: every output
+// record of every task carries it.
+func sourceOf(r *kgo.Record) []byte {
+	b := make([]byte, 0, len(r.Topic)+32)
+	b = append(b, r.Topic...)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(r.Partition), 10)
+	b = append(b, '/')
+	return strconv.AppendInt(b, r.Offset, 10)
 }
 
 // parseSource reads a HeaderSource value (Kafka topic names have no "/").

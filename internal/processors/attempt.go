@@ -1,9 +1,12 @@
 package processors
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -58,18 +61,128 @@ type Attempt struct {
 
 // AttemptID builds the stable id of the attempt made for a source record.
 func AttemptID(topic string, partition int32, offset int64, endpointID string) string {
-	return fmt.Sprintf("%s/%d/%d/%s", topic, partition, offset, endpointID)
+	var buf [128]byte // one allocation, the string, for the usual lengths
+	b := append(buf[:0], topic...)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(partition), 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, offset, 10)
+	b = append(b, '/')
+	b = append(b, endpointID...)
+	return string(b)
 }
 
 // Record encodes the attempt for the attempts topic, keyed by endpoint id so
-// one endpoint's attempts stay in order.
+// one endpoint's attempts stay in order, and keeps the attempt with the
+// record for AttemptOf. The value is what json.Marshal
+// writes for an Attempt, byte for byte (TestAttemptEncodingMatchesJSON), in
+// one allocation: an attempt record is made for every attempt, and
+// reflection was most of its cost.
 func (a Attempt) Record(topic string) (*kgo.Record, error) {
 	a.V = AttemptVersion
-	v, err := json.Marshal(a)
+	v, err := a.appendJSON(make([]byte, 0, a.sizeHint()))
 	if err != nil {
 		return nil, fmt.Errorf("encode attempt %s: %w", a.AttemptID, err)
 	}
-	return &kgo.Record{Topic: topic, Key: []byte(a.EndpointID), Value: v}, nil
+	r := &kgo.Record{Topic: topic, Key: []byte(a.EndpointID), Value: v}
+	r.Context = context.WithValue(context.Background(), attemptKey{}, &a)
+	return r, nil
+}
+
+// attemptKey is the key, in the Context of a record Attempt.Record made, of
+// the attempt it encodes.
+type attemptKey struct{}
+
+// AttemptOf returns what DecodeAttempt reads from an attempts-topic record
+// (its times as the record writes them, in their own Location): the attempt Attempt.Record
+// kept with it (franz-go's Record.Context is there for such enrichment), so
+// that what reads the stage's output on its way out (the metrics wrapper)
+// does not decode what was just encoded. A record from elsewhere is
+// decoded, and so is one whose strings are not valid UTF-8, which decoding
+// would change. Whoever produces the record should set its Context back to
+// nil first, so that it is produced under the Produce context, as any
+// other record.
+func AttemptOf(r *kgo.Record) (Attempt, error) {
+	if r.Context != nil {
+		if a, ok := r.Context.Value(attemptKey{}).(*Attempt); ok && a.validUTF8() {
+			return *a, nil
+		}
+	}
+	return DecodeAttempt(r.Value)
+}
+
+func (a *Attempt) validUTF8() bool {
+	for _, s := range []string{a.AttemptID, a.EventID, a.EndpointID, a.Tenant, a.EventType, a.Tier, string(a.Outcome), string(a.ErrorClass), a.Error, a.NextTier} {
+		if !utf8.ValidString(s) {
+			return false
+		}
+	}
+	return true
+}
+
+// sizeHint is enough room for the encoded attempt unless its strings need
+// escaping.
+func (a *Attempt) sizeHint() int {
+	// Member names, punctuation, numbers and three timestamps.
+	const fixed = 420
+	return fixed + len(a.AttemptID) + len(a.EventID) + len(a.EndpointID) + len(a.Tenant) + len(a.EventType) +
+		len(a.Tier) + len(a.Outcome) + len(a.ErrorClass) + len(a.Error) + len(a.NextTier)
+}
+
+// appendJSON appends the attempt as encoding/json encodes it: the members in
+// field order, omitempty members left out when empty, strings escaped as
+// json.Marshal escapes them, floats and times formatted as it formats them,
+// and the same refusals (NaN or infinite latency, a year outside 0-9999).
+func (a *Attempt) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, int64(a.V), 10)
+	b = appendMember(b, "attempt_id", a.AttemptID)
+	b = appendMember(b, "event_id", a.EventID)
+	b = appendMember(b, "endpoint_id", a.EndpointID)
+	if a.Tenant != "" {
+		b = appendMember(b, "tenant", a.Tenant)
+	}
+	b = appendMember(b, "event_type", a.EventType)
+	b = append(b, `,"attempt":`...)
+	b = strconv.AppendInt(b, int64(a.Attempt), 10)
+	b = appendMember(b, "tier", a.Tier)
+	b = appendMember(b, "outcome", string(a.Outcome))
+	if a.Skipped {
+		b = append(b, `,"skipped":true`...)
+	}
+	b = append(b, `,"status_code":`...)
+	b = strconv.AppendInt(b, int64(a.StatusCode), 10)
+	b = appendMember(b, "error_class", string(a.ErrorClass))
+	if a.Error != "" {
+		b = appendMember(b, "error", a.Error)
+	}
+	b = append(b, `,"latency_ms":`...)
+	var err error
+	if b, err = appendJSONFloat(b, a.LatencyMS); err != nil {
+		return nil, err
+	}
+	b = append(b, `,"request_bytes":`...)
+	b = strconv.AppendInt(b, int64(a.RequestBytes), 10)
+	b = append(b, `,"response_bytes":`...)
+	b = strconv.AppendInt(b, int64(a.ResponseBytes), 10)
+	if a.NextTier != "" {
+		b = appendMember(b, "next_tier", a.NextTier)
+	}
+	for _, t := range []struct {
+		name string
+		at   time.Time
+	}{{"started_at", a.StartedAt}, {"finished_at", a.FinishedAt}, {"first_attempt_at", a.FirstAttempt}} {
+		b = append(b, ',', '"')
+		b = append(b, t.name...)
+		b = append(b, '"', ':', '"')
+		// AppendText is MarshalJSON without the quotes: RFC 3339 with
+		// nanoseconds, and its errors.
+		if b, err = t.at.AppendText(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", t.name, err)
+		}
+		b = append(b, '"')
+	}
+	return append(b, '}'), nil
 }
 
 // DecodeAttempt parses an attempts-topic record value.

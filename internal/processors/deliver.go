@@ -46,9 +46,8 @@ func (d *Delivery) deliver(ctx context.Context, r *kgo.Record, ev envelope.Event
 	a.LatencyMS = float64(res.Latency) / float64(time.Millisecond)
 	a.RequestBytes, a.ResponseBytes = res.RequestBytes, res.ResponseBytes
 
-	log := d.cfg.Logger.With("event_id", ev.ID, "endpoint", ep.ID, "tier", d.cfg.Stage, "partition", r.Partition)
 	state := d.nextState(prior, a, res, res.Failure())
-	ops := d.healthEvents(ctx, log, ep, a, res, health)
+	ops := d.healthEvents(ctx, r, ep, a, res, health)
 	var reason string
 	switch res.Verdict {
 	case Delivered:
@@ -68,7 +67,7 @@ func (d *Delivery) deliver(ctx context.Context, r *kgo.Record, ev envelope.Event
 			tier := d.cfg.Tiers[routed]
 			state.Tier, state.Due = tier.Name, due
 			a.Outcome, a.NextTier = OutcomeRetry, tier.Name
-			log.Debug("attempt failed, retrying", "attempt", a.Attempt, "next_tier", tier.Name, "due", due, "error_class", res.Class, "retry_after", res.RetryAfter)
+			d.pairLog(r, ev.ID, ep.ID).Debug("attempt failed, retrying", "attempt", a.Attempt, "next_tier", tier.Name, "due", due, "error_class", res.Class, "retry_after", res.RetryAfter)
 			return d.emit(r, a, tier.Topic, &state, ops...)
 		}
 		reason = fmt.Sprintf("attempts exhausted after %d attempts: %s", a.Attempt, res.Failure())
@@ -79,7 +78,7 @@ func (d *Delivery) deliver(ctx context.Context, r *kgo.Record, ev envelope.Event
 		if d.cfg.Disable != nil {
 			why := fmt.Sprintf("endpoint answered %s to event %s", res.Failure(), ev.ID)
 			if err := d.cfg.Disable(ctx, ep.ID, why); err != nil {
-				log.Error("disable gone endpoint", "error", err)
+				d.pairLog(r, ev.ID, ep.ID).Error("disable gone endpoint", "error", err)
 				reason += " (disabling the endpoint failed)"
 			} else {
 				reason += ", endpoint disabled"
@@ -89,14 +88,21 @@ func (d *Delivery) deliver(ctx context.Context, r *kgo.Record, ev envelope.Event
 	}
 	state.Tier, state.DLQReason = TierDLQ, TruncateError(reason)
 	a.Outcome, a.NextTier = OutcomeDeadLettered, TierDLQ
-	log.Info("pair dead-lettered", "attempt", a.Attempt, "error_class", res.Class, "reason", reason)
+	d.pairLog(r, ev.ID, ep.ID).Info("pair dead-lettered", "attempt", a.Attempt, "error_class", res.Class, "reason", reason)
 	return d.emit(r, a, d.cfg.DLQTopic, &state, ops...)
+}
+
+// pairLog is the logger of a pair's messages. It is built where a message
+// is logged, not per attempt: With allocates even when nothing is logged,
+// and a delivered attempt logs nothing.
+func (d *Delivery) pairLog(r *kgo.Record, eventID, endpointID string) *slog.Logger {
+	return d.cfg.Logger.With("event_id", eventID, "endpoint", endpointID, "tier", d.cfg.Stage, "partition", r.Partition)
 }
 
 // healthEvents turns what a request changed about its endpoint's health
 // into operational events, and disables an endpoint that has failed for
 // its disable_after. A 410 disables the endpoint in deliver instead.
-func (d *Delivery) healthEvents(ctx context.Context, log *slog.Logger, ep endpoints.Endpoint, a Attempt, res Result, ch HealthChange) []operational.Event {
+func (d *Delivery) healthEvents(ctx context.Context, r *kgo.Record, ep endpoints.Endpoint, a Attempt, res Result, ch HealthChange) []operational.Event {
 	var ops []operational.Event
 	data := operational.Data{EndpointID: ep.ID, Tenant: ep.Tenant, ConsecutiveFailures: ch.Failures}
 	if !ch.Since.IsZero() {
@@ -117,10 +123,10 @@ func (d *Delivery) healthEvents(ctx context.Context, log *slog.Logger, ep endpoi
 		a.FinishedAt.Sub(ch.Since).Round(time.Second), ch.Failures, ch.Since.UTC().Format(time.RFC3339), ep.DisableAfterOr(d.cfg.DisableAfter), res.Failure())
 	if err := d.cfg.Disable(ctx, ep.ID, why); err != nil {
 		// The streak stands: the next failure tries again.
-		log.Error("disable failing endpoint", "error", err)
+		d.pairLog(r, a.EventID, ep.ID).Error("disable failing endpoint", "error", err)
 		return ops
 	}
-	log.Warn("endpoint disabled", "reason", why)
+	d.pairLog(r, a.EventID, ep.ID).Warn("endpoint disabled", "reason", why)
 	return append(ops, d.disabled(ep, a, operational.CauseDisableAfter, why, ch))
 }
 

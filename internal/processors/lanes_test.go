@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/hookline/hookline/envelope"
@@ -96,6 +97,35 @@ func TestDeliveryTenantLaneDeliversToItsEndpointOnly(t *testing.T) {
 	for id, n := range map[string]int{"a": 0, "b": 1, "c": 0} {
 		if got := len(rcs[id].requests()); got != n {
 			t.Errorf("endpoint %s got %d requests, want %d", id, got, n)
+		}
+	}
+}
+
+// The envelope Lanes decoded is what Process delivers: the payload reaches
+// the endpoint byte for byte, also when the record is processed again.
+func TestDeliveryOfASplitRecordKeepsThePayloadBytes(t *testing.T) {
+	dt := newDeliveryTest(t)
+	rc := dt.endpoint("a", status(200))
+	payload := `{ "html": "<b>&amp;</b>", "sep": "` + "\u2028" + `", "esc": "\u00e9\/",  "n": 1.0e0 }`
+	r := eventRecord(t, envelope.Event{ID: "evt_1", Type: "t", EndpointID: "a", Payload: json.RawMessage(payload)})
+	d := dt.delivery(-1, nil)
+	if lanes := d.Lanes(r); !slices.Equal(lanes, []string{"a"}) {
+		t.Fatalf("lanes %v, want [a]", lanes)
+	}
+	for range 2 {
+		process(t, d, r).one(t, "")
+	}
+	reqs := rc.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests, want 2", len(reqs))
+	}
+	for i, req := range reqs {
+		var body struct{ Data json.RawMessage }
+		if err := json.Unmarshal(req.body, &body); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(string(req.body), `"data":`+payload+`}`) || string(body.Data) != payload {
+			t.Errorf("request %d: body %s, want data %s byte for byte", i, req.body, payload)
 		}
 	}
 }

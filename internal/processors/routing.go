@@ -1,6 +1,7 @@
 package processors
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -28,10 +29,11 @@ func (d *Delivery) Lanes(r *kgo.Record) []string {
 		return nil
 	}
 	ev, err := envelope.Decode(r.Value)
-	switch {
-	case err != nil:
+	if err != nil {
 		return nil
-	case ev.EndpointID != "":
+	}
+	keepDecoded(r, ev)
+	if ev.EndpointID != "" {
 		return []string{ev.EndpointID}
 	}
 	eps := d.cfg.Endpoints.ByTenant(ev.Tenant, ev.Type)
@@ -45,12 +47,43 @@ func (d *Delivery) Lanes(r *kgo.Record) []string {
 	return lanes
 }
 
+// decodedKey is the key, in a record's Context, of the envelope Lanes read
+// from its value.
+type decodedKey struct{}
+
+// keepDecoded keeps the envelope Lanes decoded with the record (franz-go's
+// Record.Context is there for such enrichment), so that Process does not
+// decode it again. The payload is pointed back into the record's value: the
+// record waits in the read-ahead window, whose bytes bound counts its value
+// once.
+func keepDecoded(r *kgo.Record, ev envelope.Event) {
+	if i := bytes.Index(r.Value, ev.Payload); i >= 0 {
+		end := i + len(ev.Payload)
+		ev.Payload = r.Value[i:end:end]
+	}
+	parent := r.Context
+	if parent == nil {
+		parent = context.Background()
+	}
+	r.Context = context.WithValue(parent, decodedKey{}, &ev)
+}
+
+// decodeEvent is envelope.Decode of r's value, or what Lanes kept of it.
+func decodeEvent(r *kgo.Record) (envelope.Event, error) {
+	if r.Context != nil {
+		if ev, ok := r.Context.Value(decodedKey{}).(*envelope.Event); ok {
+			return *ev, nil
+		}
+	}
+	return envelope.Decode(r.Value)
+}
+
 // processEvent delivers an event to the endpoint of its lane, or with no
 // lane to its endpoint or its tenant's, except the pairs that moved on
 // already.
 func (d *Delivery) processEvent(ctx context.Context, r *kgo.Record, lane string, moved map[string]bool) ([]*kgo.Record, error) {
 	origin := RetryState{OriginTopic: r.Topic, OriginPartition: r.Partition, OriginOffset: r.Offset}
-	ev, err := envelope.Decode(r.Value)
+	ev, err := decodeEvent(r)
 	if err != nil {
 		return []*kgo.Record{d.malformed(r, origin, err.Error())}, nil
 	}

@@ -25,6 +25,12 @@ const UserAgent = "hookline/1"
 // owe us only a status; a huge or endless body must not hold a partition.
 const MaxResponseBytes = 64 << 10
 
+// DefaultMaxIdleConnsPerHost is the idle connection pool per endpoint host
+// of a Sender built without SenderOptions.MaxIdleConnsPerHost. A service
+// sizes it to the requests it may have in flight to one host instead
+// (config.Config.IdleConnsPerHost: partitions x concurrency).
+const DefaultMaxIdleConnsPerHost = 64
+
 // SenderOptions tune the HTTP client of a Sender. Zero values take defaults.
 type SenderOptions struct {
 	// DialTimeout bounds connecting to an endpoint; default 5s.
@@ -33,8 +39,11 @@ type SenderOptions struct {
 	TLSHandshakeTimeout time.Duration
 	// IdleConnTimeout is how long a kept-alive connection may idle; default 90s.
 	IdleConnTimeout time.Duration
-	// MaxIdleConnsPerHost; default 64, so a busy endpoint reuses connections
-	// instead of paying a handshake per event.
+	// MaxIdleConnsPerHost is how many kept-alive connections to one host
+	// are kept for reuse; default DefaultMaxIdleConnsPerHost. It should be
+	// at least the requests that may be in flight to one host at once: a
+	// connection that finds the pool full when its request ends is closed,
+	// and the next request pays a new dial (and TLS handshake).
 	MaxIdleConnsPerHost int
 	// Now reads the clock for latency and Retry-After dates; default time.Now.
 	Now func() time.Time
@@ -111,7 +120,7 @@ func NewSender(opts SenderOptions) *Sender {
 		opts.IdleConnTimeout = 90 * time.Second
 	}
 	if opts.MaxIdleConnsPerHost <= 0 {
-		opts.MaxIdleConnsPerHost = 64
+		opts.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

@@ -231,3 +231,65 @@ func closedAddr(t *testing.T) string {
 	_ = l.Close()
 	return addr
 }
+
+// TestSenderReusesConnectionsOfABusyEndpoint holds every request of a round
+// at the endpoint until all conc have arrived, so conc connections are in
+// use at once, as when every worker of every partition of a stage posts to
+// one endpoint. With an idle pool of conc they are all kept for the next
+// round; with a smaller one each round closes and dials the difference.
+func TestSenderReusesConnectionsOfABusyEndpoint(t *testing.T) {
+	const conc, rounds = 256, 4
+	var dials atomic.Int64
+	var mu sync.Mutex
+	arrived, gate := 0, make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		arrived++
+		g := gate
+		if arrived == conc {
+			close(g)
+		}
+		mu.Unlock()
+		select {
+		case <-g:
+		case <-r.Context().Done():
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dials.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	s := NewSender(SenderOptions{Destinations: localOnly, MaxIdleConnsPerHost: conc})
+	defer s.Close()
+	ep := endpoints.Endpoint{ID: "ep_busy", URL: srv.URL, Secrets: []string{newSecret(t)}, Enabled: true, TimeoutMS: 60_000}
+	body := []byte(`{"id":"evt_1","data":{}}`)
+	var failed atomic.Int64
+	for range rounds {
+		mu.Lock()
+		arrived, gate = 0, make(chan struct{})
+		mu.Unlock()
+		var wg sync.WaitGroup
+		for range conc {
+			wg.Go(func() {
+				if res := s.Send(context.Background(), ep, "evt_1", time.Now(), body); res.Verdict != Delivered {
+					failed.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if n := failed.Load(); n > 0 {
+		t.Fatalf("%d of %d requests not delivered", n, conc*rounds)
+	}
+	// The first round dials conc; a later request may dial once more when
+	// it is sent before the connection of an ended one is back in the pool.
+	// A pool of 64 dials at least conc + (rounds-1) x (conc-64) = 832.
+	if n := dials.Load(); n > 2*conc {
+		t.Errorf("%d connections dialed for %d requests, %d at a time; want at most %d: connections are not reused", n, conc*rounds, conc, 2*conc)
+	}
+	t.Logf("%d connections for %d requests", dials.Load(), conc*rounds)
+}

@@ -245,7 +245,7 @@ func (s *Strict) holdDead(r *kgo.Record, key []byte, ev envelope.Event, state Re
 // renumberAttempt gives an attempt record the id of the n-th attempt made
 // from its source record.
 func renumberAttempt(r *kgo.Record, n int) error {
-	a, err := DecodeAttempt(r.Value)
+	a, err := AttemptOf(r)
 	if err != nil {
 		return err
 	}
@@ -254,6 +254,6 @@ func renumberAttempt(r *kgo.Record, n int) error {
 	if err != nil {
 		return err
 	}
-	r.Value = nr.Value
+	r.Value, r.Context = nr.Value, nr.Context
 	return nil
 }
