@@ -87,7 +87,7 @@ var benchScenarios = []benchScenario{
 			}
 		},
 		run: benchTiersScenario},
-	{name: "ingest", events: 20000, flags: []string{"events", "keys", "clients", "batch-size"},
+	{name: "ingest", events: 20000, flags: []string{"events", "keys", "clients", "batch-size", "cpuprofile"},
 		about: "events of about 500 B through the HTTP ingest API (authenticated, no token rate limit), single (POST /v1/events) and batch (/v1/events/batch) from --clients keep-alive clients, each timed until delivered, beside direct Kafka produce and the raw loopback POST rate (at --clients) of the same run: accepted/s, end-to-end/s, ratios",
 		run:   benchIngest},
 	{name: "slow", events: 20000, flags: []string{"events", "keys", "endpoints", "slow-share", "slow-timeout"},
@@ -147,7 +147,7 @@ func benchMain(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.events, "events", 0, "events to deliver (default: the scenario's, listed above)")
 	fs.IntVar(&o.keys, "keys", 512, "e2e, keys, ingest, slow, scale: distinct ordering keys (keys: default 100000)")
 	fs.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "e2e, keys: write a CPU profile of the pipeline phase to `file`")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "e2e, keys: write a CPU profile of the pipeline phase to `file`; ingest: of the single-event phase")
 	fs.IntVar(&o.rate, "rate", 350, "tiers: events produced per second")
 	fs.StringVar(&o.retryAfter, "retry-after", "3600", "tiers: the Retry-After of the limited endpoint")
 	fs.Float64Var(&o.share, "retry-after-share", 0.1, "tiers: share of the events sent to the limited endpoint")

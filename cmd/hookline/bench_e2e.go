@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
-	"runtime/pprof"
 	"time"
 
 	"github.com/hookline/hookline/internal/config"
@@ -65,16 +63,11 @@ func benchE2E(ctx context.Context, cfg config.Config, o benchOptions) (benchRepo
 		return nil, err
 	}
 	fmt.Fprintf(o.progress, "bench: delivering %d events over %d keys, %d partitions, concurrency %d per partition\n", o.events, o.keys, cfg.Partitions, cfg.Concurrency)
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return nil, err
-		}
-		defer func() { _ = f.Close() }()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, err
-		}
+	stopProfile, err := startCPUProfile(o.cpuProfile)
+	if err != nil {
+		return nil, err
 	}
+	defer stopProfile()
 	start := time.Now()
 	if err := env.Client.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return nil, fmt.Errorf("produce bench events: %w", err)
@@ -83,9 +76,7 @@ func benchE2E(ctx context.Context, cfg config.Config, o benchOptions) (benchRepo
 		return nil, err
 	}
 	pipelineRate := float64(o.events) / time.Since(start).Seconds()
-	if o.cpuProfile != "" {
-		pprof.StopCPUProfile()
-	}
+	stopProfile()
 	cancel()
 	if err := <-svcErr; err != nil {
 		return nil, fmt.Errorf("pipeline shutdown: %w", err)

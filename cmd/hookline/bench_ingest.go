@@ -119,6 +119,11 @@ func benchIngest(ctx context.Context, cfg config.Config, o benchOptions) (benchR
 	// Single events.
 	var mu sync.Mutex
 	var latencies []time.Duration
+	stopProfile, err := startCPUProfile(o.cpuProfile)
+	if err != nil {
+		return nil, err
+	}
+	defer stopProfile()
 	cpu := cpuSeconds()
 	start := time.Now()
 	err = inParallel(ctx, o.clients, o.events, func(ctx context.Context, i int) error {
@@ -142,6 +147,7 @@ func benchIngest(ctx context.Context, cfg config.Config, o benchOptions) (benchR
 	}
 	res.SinglePerSecond = float64(o.events) / time.Since(start).Seconds()
 	res.SingleCPUSeconds = cpuSeconds() - cpu
+	stopProfile()
 	slices.Sort(latencies)
 	res.SingleP50MS, res.SingleP99MS = quantileMS(latencies, 0.5), quantileMS(latencies, 0.99)
 

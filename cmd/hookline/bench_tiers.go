@@ -257,7 +257,7 @@ func measureTiers(ctx context.Context, brokers []string, attemptsTopic string, t
 		byTier[a.Tier] = append(byTier[a.Tier], late)
 	}
 	if want := ordinary * tiersFailures; len(lateness) < want {
-		return fmt.Errorf("measured %d tier attempts of ordinary events, want %d", len(lateness), want)
+		return fmt.Errorf("measured %d tier attempts of ordinary events, want %d (read %d tier records and %d attempt records)", len(lateness), want, len(tierRecs), len(attRecs))
 	}
 	res.Attempts = len(lateness)
 	res.LatenessP50MS, res.LatenessP99MS, res.LatenessMaxMS = quantilesMS(lateness)
