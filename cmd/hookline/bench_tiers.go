@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookline/hookline/envelope"
@@ -294,27 +295,78 @@ func measureTiers(ctx context.Context, brokers []string, attemptsTopic string, t
 	return nil
 }
 
-// readAll reads every committed record of topics, until none has arrived
-// for a few seconds.
+// readAll reads every committed record of topics up to their last stable
+// offsets when it is called, keeping control records so that a partition
+// whose last record is a transaction marker still reaches its end.
 func readAll(ctx context.Context, brokers []string, topics []string) ([]*kgo.Record, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics...),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, err
+	}
+	defer adm.Close()
+	ends, err := kadm.NewClient(adm).ListCommittedOffsets(kadm.WithAuthorizedOps(ctx), topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list the end offsets of %v: %w", topics, err)
+	}
+	stop := make(map[string]map[int32]int64)
+	read := make(map[string]map[int32]kgo.Offset)
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset <= 0 {
+			return
+		}
+		if stop[o.Topic] == nil {
+			stop[o.Topic], read[o.Topic] = make(map[int32]int64), make(map[int32]kgo.Offset)
+		}
+		stop[o.Topic][o.Partition], read[o.Topic][o.Partition] = o.Offset, kgo.NewOffset().AtStart()
+	})
+	if len(read) == 0 {
+		return nil, nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(read),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
 	var out []*kgo.Record
-	for {
-		pollCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	for len(stop) > 0 {
+		// A minute without a record means the reader is stuck: say where.
+		pollCtx, cancel := context.WithTimeout(ctx, time.Minute)
 		fs := cl.PollFetches(pollCtx)
 		cancel()
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		n := len(out)
-		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
-		if len(out) == n {
-			return out, nil
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				ferr = errors.Join(ferr, fmt.Errorf("read %s[%d]: %w", t, p, err))
+			}
+		})
+		if ferr != nil {
+			return nil, ferr
 		}
+		if fs.NumRecords() == 0 {
+			return nil, fmt.Errorf("read %v: no record for a minute with %d topics short of their end offsets (%d records read)", topics, len(stop), len(out))
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			end, ok := stop[r.Topic][r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
+			}
+			if r.Offset+1 >= end {
+				delete(stop[r.Topic], r.Partition)
+				if len(stop[r.Topic]) == 0 {
+					delete(stop, r.Topic)
+				}
+			}
+		})
 	}
+	return out, nil
 }
