@@ -239,6 +239,11 @@ func (r *Runner) fencePredecessor(ctx context.Context) {
 // next scheduled moment (a flush or a due time) comes.
 func (r *Runner) pollOnce(ctx context.Context) {
 	wait := r.nextWait()
+	if len(r.done) > 0 {
+		// Completions are waiting (their wake may have gone to the last
+		// poll): take what is buffered and come back for them.
+		wait = time.Millisecond
+	}
 	pollCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	stop := make(chan struct{})
@@ -246,7 +251,18 @@ func (r *Runner) pollOnce(ctx context.Context) {
 	go func() {
 		select {
 		case <-r.wake:
-			cancel()
+			select {
+			case <-stop:
+				// This poll is over, and its loop may already have
+				// drained the completions: the wake belongs to the next
+				// poll. Swallowed here, it left the next poll asleep for
+				// its whole wait with every worker blocked on a full
+				// r.done (a stall of up to a second, one run in two of
+				// hookline bench).
+				r.poke()
+			default:
+				cancel()
+			}
 		case <-stop:
 		}
 	}()
