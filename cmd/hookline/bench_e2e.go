@@ -40,20 +40,13 @@ func (r BenchResult) table(w io.Writer) {
 // the same receiver with the same body and concurrency.
 func benchE2E(ctx context.Context, cfg config.Config, o benchOptions) (benchReport, error) {
 	freshTopicPrefix(&cfg, o.scenario)
-	rc, err := startBenchReceiver(nil)
+	bp, err := startBenchPipeline(ctx, cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer rc.Close()
-	url := rc.URL + "/hook"
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	svc, svcErr, err := startLocal(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	env := svc.Env()
+	defer bp.close()
+	url := bp.rc.URL + "/hook"
+	env := bp.svc.Env()
 	secret, _ := endpoints.GenerateSecret()
 	if err := env.Registry.Put(ctx, endpoints.Endpoint{ID: "bench", URL: url, Secrets: []string{secret}, Enabled: true}); err != nil {
 		return nil, err
@@ -72,14 +65,13 @@ func benchE2E(ctx context.Context, cfg config.Config, o benchOptions) (benchRepo
 	if err := env.Client.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return nil, fmt.Errorf("produce bench events: %w", err)
 	}
-	if err := waitUntil(ctx, svcErr, func() bool { return rc.Delivered.Load() >= int64(o.events) }); err != nil {
+	if err := bp.waitDelivered(ctx, int64(o.events)); err != nil {
 		return nil, err
 	}
 	pipelineRate := float64(o.events) / time.Since(start).Seconds()
 	stopProfile()
-	cancel()
-	if err := <-svcErr; err != nil {
-		return nil, fmt.Errorf("pipeline shutdown: %w", err)
+	if err := bp.stop(); err != nil {
+		return nil, err
 	}
 
 	// The baseline: the same receiver, the same signed body, the same number

@@ -87,22 +87,15 @@ func benchIngest(ctx context.Context, cfg config.Config, o benchOptions) (benchR
 	if !o.set["token-rate-limit"] {
 		cfg.TokenRateLimit = 0 // the bench's clients are the load
 	}
-	rc, err := startBenchReceiver(nil)
+	bp, err := startBenchPipeline(ctx, cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer rc.Close()
-	url := rc.URL + "/hook"
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	svc, svcErr, err := startLocal(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
+	defer bp.close()
+	url := bp.rc.URL + "/hook"
 	tr := &http.Transport{MaxIdleConns: o.clients, MaxIdleConnsPerHost: o.clients, IdleConnTimeout: time.Minute}
 	defer tr.CloseIdleConnections()
-	api := &apiClient{base: "http://" + svc.IngestAddr(), token: token, http: &http.Client{Transport: tr, Timeout: time.Minute}}
+	api := &apiClient{base: "http://" + bp.svc.IngestAddr(), token: token, http: &http.Client{Transport: tr, Timeout: time.Minute}}
 	secret, _ := endpoints.GenerateSecret()
 	ep, _ := json.Marshal(map[string]any{"id": "bench", "url": url, "secret": secret})
 	if err := api.post(ctx, "/v1/endpoints", ep, http.StatusCreated, nil); err != nil {
@@ -113,7 +106,6 @@ func benchIngest(ctx context.Context, cfg config.Config, o benchOptions) (benchR
 		EventBytes: len(ingestEvent("single", 0, o.keys, payload)), Broker: brokerName(cfg), GOMAXPROCS: runtime.GOMAXPROCS(0)}
 	fmt.Fprintf(o.progress, "bench ingest: %d events of about %d B, %d keys, %d clients, batches of %d, %d partitions\n",
 		o.events, res.EventBytes, o.keys, o.clients, o.batchSize, cfg.Partitions)
-	delivered := func(want int64) func() bool { return func() bool { return rc.Delivered.Load() >= want } }
 	var target int64
 
 	// Single events.
@@ -142,7 +134,7 @@ func benchIngest(ctx context.Context, cfg config.Config, o benchOptions) (benchR
 	}
 	res.SingleAcceptedPerSecond = float64(o.events) / time.Since(start).Seconds()
 	target += int64(o.events)
-	if err := waitUntil(ctx, svcErr, delivered(target)); err != nil {
+	if err := bp.waitDelivered(ctx, target); err != nil {
 		return nil, err
 	}
 	res.SinglePerSecond = float64(o.events) / time.Since(start).Seconds()
@@ -172,14 +164,14 @@ func benchIngest(ctx context.Context, cfg config.Config, o benchOptions) (benchR
 	}
 	res.BatchAcceptedPerSecond = float64(o.events) / time.Since(start).Seconds()
 	target += int64(o.events)
-	if err := waitUntil(ctx, svcErr, delivered(target)); err != nil {
+	if err := bp.waitDelivered(ctx, target); err != nil {
 		return nil, err
 	}
 	res.BatchPerSecond = float64(o.events) / time.Since(start).Seconds()
 	res.BatchCPUSeconds = cpuSeconds() - cpu
 
 	// Direct produce, as e2e does it.
-	env := svc.Env()
+	env := bp.svc.Env()
 	recs := make([]*kgo.Record, o.events)
 	for i := range recs {
 		if recs[i], err = envelope.Record(env.Topics.Events, envelope.Event{
@@ -195,14 +187,13 @@ func benchIngest(ctx context.Context, cfg config.Config, o benchOptions) (benchR
 		return nil, fmt.Errorf("produce bench events: %w", err)
 	}
 	target += int64(o.events)
-	if err := waitUntil(ctx, svcErr, delivered(target)); err != nil {
+	if err := bp.waitDelivered(ctx, target); err != nil {
 		return nil, err
 	}
 	res.ProducePerSecond = float64(o.events) / time.Since(start).Seconds()
 	res.ProduceCPUSeconds = cpuSeconds() - cpu
-	cancel()
-	if err := <-svcErr; err != nil {
-		return nil, fmt.Errorf("pipeline shutdown: %w", err)
+	if err := bp.stop(); err != nil {
+		return nil, err
 	}
 
 	if res.RawPostPerSecond, err = rawPostRate(url, secret, benchWebhookBody(payload), o.events, o.clients); err != nil {

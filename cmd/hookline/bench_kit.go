@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookline/hookline/envelope"
+	"github.com/hookline/hookline/internal/app"
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/endpoints"
 	"github.com/hookline/hookline/internal/processors"
@@ -252,4 +253,52 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		_ = f.Close()
 	}), nil
+}
+
+// benchPipeline is a bench receiver and a local pipeline (startLocal) that
+// delivers to it, as most scenarios run them.
+type benchPipeline struct {
+	rc     *benchReceiver
+	svc    *app.Service
+	svcErr <-chan error // Run's result, once
+	cancel context.CancelFunc
+}
+
+// startBenchPipeline starts a receiver (answer as in startBenchReceiver)
+// and the pipeline of cfg. close releases both; stop shuts the pipeline
+// down first and reports how that went.
+func startBenchPipeline(ctx context.Context, cfg config.Config, answer func(w http.ResponseWriter, r *http.Request) bool) (*benchPipeline, error) {
+	rc, err := startBenchReceiver(answer)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	svc, svcErr, err := startLocal(ctx, cfg)
+	if err != nil {
+		cancel()
+		rc.Close()
+		return nil, err
+	}
+	return &benchPipeline{rc: rc, svc: svc, svcErr: svcErr, cancel: cancel}, nil
+}
+
+// waitDelivered waits until the receiver has counted n deliveries.
+func (b *benchPipeline) waitDelivered(ctx context.Context, n int64) error {
+	return waitUntil(ctx, b.svcErr, func() bool { return b.rc.Delivered.Load() >= n })
+}
+
+// stop shuts the pipeline down within its grace period; the receiver keeps
+// answering (the raw baselines use it next).
+func (b *benchPipeline) stop() error {
+	b.cancel()
+	if err := <-b.svcErr; err != nil {
+		return fmt.Errorf("pipeline shutdown: %w", err)
+	}
+	return nil
+}
+
+// close cancels the pipeline without waiting for it and stops the receiver.
+func (b *benchPipeline) close() {
+	b.cancel()
+	b.rc.Close()
 }

@@ -63,7 +63,7 @@ func benchSlow(ctx context.Context, cfg config.Config, o benchOptions) (benchRep
 	}
 	freshTopicPrefix(&cfg, o.scenario)
 	var hung atomic.Int64
-	rc, err := startBenchReceiver(func(w http.ResponseWriter, r *http.Request) bool {
+	bp, err := startBenchPipeline(ctx, cfg, func(w http.ResponseWriter, r *http.Request) bool {
 		if strings.HasPrefix(r.URL.Path, "/slow/") {
 			hung.Add(1)
 			hangUntilClientGivesUp(r)
@@ -75,15 +75,8 @@ func benchSlow(ctx context.Context, cfg config.Config, o benchOptions) (benchRep
 	if err != nil {
 		return nil, err
 	}
-	defer rc.Close()
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	svc, svcErr, err := startLocal(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	env := svc.Env()
+	defer bp.close()
+	env := bp.svc.Env()
 	secret, _ := endpoints.GenerateSecret()
 	ids := make([]string, o.endpoints)
 	for i := range ids {
@@ -91,7 +84,7 @@ func benchSlow(ctx context.Context, cfg config.Config, o benchOptions) (benchRep
 		if i < slow {
 			ep.ID, ep.TimeoutMS = fmt.Sprintf("slow-%d", i), int(o.slowTimeout/time.Millisecond)
 		}
-		ep.URL = rc.URL + "/" + strings.SplitN(ep.ID, "-", 2)[0] + "/" + ep.ID
+		ep.URL = bp.rc.URL + "/" + strings.SplitN(ep.ID, "-", 2)[0] + "/" + ep.ID
 		if err := env.Registry.Put(ctx, ep); err != nil {
 			return nil, err
 		}
@@ -109,12 +102,12 @@ func benchSlow(ctx context.Context, cfg config.Config, o benchOptions) (benchRep
 		if err != nil {
 			return 0, err
 		}
-		target := rc.Delivered.Load() + int64(want)
+		target := bp.rc.Delivered.Load() + int64(want)
 		start := time.Now()
 		if err := env.Client.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			return 0, fmt.Errorf("produce bench events: %w", err)
 		}
-		if err := waitUntil(ctx, svcErr, func() bool { return rc.Delivered.Load() >= target }); err != nil {
+		if err := bp.waitDelivered(ctx, target); err != nil {
 			return 0, err
 		}
 		return float64(want) / time.Since(start).Seconds(), nil
@@ -145,9 +138,8 @@ func benchSlow(ctx context.Context, cfg config.Config, o benchOptions) (benchRep
 	res.SlowRequests = hung.Load()
 	res.Ratio = res.WithSlowPerSecond / res.WithoutSlowPerSecond
 	res.PeakRSSBytes = peakRSS()
-	cancel()
-	if err := <-svcErr; err != nil {
-		return nil, fmt.Errorf("pipeline shutdown: %w", err)
+	if err := bp.stop(); err != nil {
+		return nil, err
 	}
 	return res, nil
 }

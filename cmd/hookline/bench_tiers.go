@@ -69,7 +69,7 @@ func benchTiersScenario(ctx context.Context, cfg config.Config, o benchOptions) 
 		attempts = make(map[string]int)
 		done     int
 	)
-	rc, err := startBenchReceiver(func(w http.ResponseWriter, r *http.Request) bool {
+	bp, err := startBenchPipeline(ctx, cfg, func(w http.ResponseWriter, r *http.Request) bool {
 		if strings.HasSuffix(r.URL.Path, "/limited") {
 			w.Header().Set("Retry-After", retryAfter)
 			w.WriteHeader(http.StatusTooManyRequests)
@@ -93,16 +93,9 @@ func benchTiersScenario(ctx context.Context, cfg config.Config, o benchOptions) 
 	if err != nil {
 		return nil, err
 	}
-	defer rc.Close()
-	base := rc.URL
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	svc, svcErr, err := startLocal(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	env := svc.Env()
+	defer bp.close()
+	base := bp.rc.URL
+	env := bp.svc.Env()
 	secret, _ := endpoints.GenerateSecret()
 	for _, id := range []string{"flaky", "limited"} {
 		if err := env.Registry.Put(ctx, endpoints.Endpoint{ID: id, URL: base + "/" + id, Secrets: []string{secret}, Enabled: true}); err != nil {
@@ -148,7 +141,7 @@ func benchTiersScenario(ctx context.Context, cfg config.Config, o benchOptions) 
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case err := <-svcErr:
+		case err := <-bp.svcErr:
 			return nil, fmt.Errorf("pipeline stopped: %w", err)
 		case <-tick.C:
 		}
@@ -170,7 +163,7 @@ func benchTiersScenario(ctx context.Context, cfg config.Config, o benchOptions) 
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case err := <-svcErr:
+		case err := <-bp.svcErr:
 			return nil, fmt.Errorf("pipeline stopped: %w", err)
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -183,9 +176,8 @@ func benchTiersScenario(ctx context.Context, cfg config.Config, o benchOptions) 
 	if err := measureTiers(ctx, env.Brokers, env.Topics.Attempts, tierTopics(env.Topics.Tiers), ordinary, &res); err != nil {
 		return nil, err
 	}
-	cancel()
-	if err := <-svcErr; err != nil {
-		return nil, fmt.Errorf("pipeline shutdown: %w", err)
+	if err := bp.stop(); err != nil {
+		return nil, err
 	}
 
 	return res, nil
