@@ -27,6 +27,7 @@ import (
 	"github.com/hookline/hookline/internal/config"
 	"github.com/hookline/hookline/internal/pipeline"
 	"github.com/hookline/hookline/internal/processors"
+	"github.com/hookline/hookline/internal/testenv"
 	"github.com/hookline/hookline/internal/topics"
 )
 
@@ -112,7 +113,7 @@ func newNode(t *testing.T, name string, brokers []string, prefix string, partiti
 	if logDir == "" {
 		logDir = t.TempDir()
 	}
-	n := &node{t: t, name: name, api: freeAddr(t), metrics: freeAddr(t), logPath: filepath.Join(logDir, name+".log")}
+	n := &node{t: t, name: name, api: testenv.FreeAddr(t), metrics: testenv.FreeAddr(t), logPath: filepath.Join(logDir, name+".log")}
 	n.args = append([]string{"serve",
 		"--brokers", strings.Join(brokers, ","),
 		"--topic-prefix", prefix,

@@ -53,7 +53,7 @@ type relayProc struct {
 }
 
 func newRelayProc(t *testing.T, h *harness, dsn, table string) *relayProc {
-	metrics := freeAddr(t)
+	metrics := testenv.FreeAddr(t)
 	return &relayProc{t: t, metrics: metrics, args: []string{"outbox",
 		"--postgres", dsn, "--outbox-table", table,
 		"--brokers", strings.Join(h.env.Brokers, ","), "--topic-prefix", h.cfg.TopicPrefix,
@@ -326,7 +326,7 @@ func TestOutboxStandbyRelayTakesOverWhenTheActiveDies(t *testing.T) {
 func TestServeRelaysItsOutbox(t *testing.T) {
 	dsn := testenv.Postgres(t)
 	table := outboxTable(t, dsn)
-	kafka := freeAddr(t)
+	kafka := testenv.FreeAddr(t)
 	proc := newServeProc(t, "--data-dir", t.TempDir(), "--kafka-listen", kafka, "--topic-prefix", fmt.Sprintf("o%d.", rand.IntN(1e6)),
 		"--outbox-postgres", dsn, "--outbox-table", table, "--outbox-poll", "50ms")
 	proc.start()

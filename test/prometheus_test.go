@@ -54,7 +54,7 @@ scrape_configs:
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, port, _ := net.SplitHostPort(freeAddr(t))
+	_, port, _ := net.SplitHostPort(testenv.FreeAddr(t))
 	script := func(cmd string) *exec.Cmd {
 		c := exec.Command("bash", "../deploy/prometheus/prometheus.sh", cmd)
 		c.Env = append(os.Environ(), "HOOKLINE_PROM_DIR="+dir, "HOOKLINE_PROM_PORT="+port,
@@ -107,7 +107,7 @@ func alertState(t *testing.T, prom, name string) string {
 // figure drops to 0 and the alert resolves.
 func TestPrometheusFiresAndResolvesTheDLQAlert(t *testing.T) {
 	testenv.Prometheus(t)
-	kafka := freeAddr(t)
+	kafka := testenv.FreeAddr(t)
 	prefix := fmt.Sprintf("p%d.", rand.IntN(1e6))
 	proc := newServeProc(t, "--data-dir", t.TempDir(), "--kafka-listen", kafka, "--topic-prefix", prefix, "--max-attempts", "2")
 	brokers := kafka

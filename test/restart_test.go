@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/internal/processors"
+	"github.com/hookline/hookline/internal/testenv"
 	"github.com/hookline/hookline/internal/testreport"
 )
 
@@ -51,32 +51,6 @@ func hooklineBinary(t *testing.T) string {
 	return binPath
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	freeMu.Lock()
-	defer freeMu.Unlock()
-	// A port closed here is free again for the kernel to hand out: two
-	// calls can return the same one (CI saw serve refuse a kafka_listen
-	// equal to its metrics_listen). Never return one twice.
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		_ = ln.Close()
-		if !handedOut[addr] {
-			handedOut[addr] = true
-			return addr
-		}
-	}
-}
-
-var (
-	freeMu    sync.Mutex
-	handedOut = make(map[string]bool)
-)
-
 // serveProc is one `hookline serve` process.
 type serveProc struct {
 	t    *testing.T
@@ -90,7 +64,7 @@ type serveProc struct {
 }
 
 func newServeProc(t *testing.T, extra ...string) *serveProc {
-	api, metrics := freeAddr(t), freeAddr(t)
+	api, metrics := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	args := append([]string{"serve",
 		"--listen", api, "--metrics-listen", metrics,
 		"--tier-scale", strconv.FormatFloat(testScale, 'f', -1, 64),
@@ -171,7 +145,7 @@ func (s *serveProc) post(path string, v any) (int, []byte, error) {
 // on the same data dir: every accepted event is delivered or dead-lettered.
 func TestServeKilledMidRunLosesNothing(t *testing.T) {
 	dataDir := t.TempDir()
-	kafka := freeAddr(t)
+	kafka := testenv.FreeAddr(t)
 	prefix := fmt.Sprintf("r%d.", rand.IntN(1e6))
 	proc := newServeProc(t, "--data-dir", dataDir, "--kafka-listen", kafka, "--instance-id", "restart-test", "--topic-prefix", prefix)
 	brokers := []string{kafka}
@@ -311,7 +285,7 @@ func TestEmbeddedBrokerKilledRepeatedlyKeepsTheChainExactlyOnce(t *testing.T) {
 		t.Skip("kills the embedded broker: runs without HOOKLINE_TEST_BROKERS")
 	}
 	kills := failureSize(20, 40)
-	dataDir, kafka := t.TempDir(), freeAddr(t)
+	dataDir, kafka := t.TempDir(), testenv.FreeAddr(t)
 	if d := os.Getenv("HOOKLINE_TEST_LOG_DIR"); d != "" {
 		// Kept with the logs: the broker's files show what a crash left.
 		var err error

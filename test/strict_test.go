@@ -16,6 +16,7 @@ import (
 
 	"github.com/hookline/hookline/internal/endpoints"
 	"github.com/hookline/hookline/internal/processors"
+	"github.com/hookline/hookline/internal/testenv"
 	"github.com/hookline/hookline/internal/testreport"
 )
 
@@ -225,7 +226,7 @@ func attemptNumbers(t *testing.T, brokers []string, topic, eventID string) []int
 // of K's later events goes before it), order is kept and nothing is lost.
 func TestStrictHoldSurvivesSIGKILL(t *testing.T) {
 	dataDir := t.TempDir()
-	kafka := freeAddr(t)
+	kafka := testenv.FreeAddr(t)
 	prefix := fmt.Sprintf("s%d.", time.Now().UnixNano()%1e6)
 	// Tiers of 300ms, 1.2s, 6s, 36s: K-1 is still held long after a restart.
 	proc := newServeProc(t, "--data-dir", dataDir, "--kafka-listen", kafka, "--instance-id", "strict-test",

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookline/hookline/internal/processors"
+	"github.com/hookline/hookline/internal/testenv"
 	"github.com/hookline/hookline/internal/testreport"
 )
 
@@ -332,17 +332,13 @@ func (p *privateClickHouse) conn(t *testing.T) driver.Conn {
 	return conn
 }
 
-// freePorts returns n loopback ports that were free a moment ago.
+// freePorts returns n ports for the private server: testenv.FreePort
+// says why they are not ones the kernel picked for 127.0.0.1:0.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = ln.Close() }()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	ports := make([]int, n)
+	for i := range ports {
+		ports[i] = testenv.FreePort(t)
 	}
 	return ports
 }
